@@ -1,0 +1,494 @@
+"""A multi-client key-value server built from threads and queues.
+
+Theory of operation
+-------------------
+The server is a handful of threads that share nothing but queues. Each piece
+of state has exactly one owner, and everybody else sends the owner messages.
+
+Threads (their names are what a thread dump or a test failure shows):
+
+* ``accept``: waits for connections. For each one it tells the coordinator
+  (a ``JOINED`` message) and then starts that client's reader and writer.
+* ``coordinator``: the one thread that touches the store, the client table and
+  the counters. It serves the ``inbox`` in order: requests, clients joining
+  and leaving, count queries, and the stop order from ``close()``.
+* ``reader-N``: reads client N's socket, cuts the bytes into lines, parses
+  them, and posts all the requests one ``recv`` brought as one message.
+* ``writer-N``: takes replies from client N's ``outbox`` and sends them; what
+  has piled up while it was sending goes out in the next single send.
+
+Queues:
+
+* ``inbox``: many producers, one consumer (the coordinator). It is bounded,
+  so a client that floods the server is slowed down through TCP instead of
+  filling memory; the coordinator never puts anything on it, so it can never
+  wait for itself.
+* ``outbox`` (one per client): the coordinator is its only producer and the
+  writer its only consumer. It holds at most ``MAX_OUTBOX`` replies. The
+  coordinator never blocks on it: a reply that finds it full is dropped, so a
+  client that does not read only loses its own replies and slows nobody.
+  One extra slot is kept for the writer's stop sentinel, which therefore
+  always fits.
+
+Life of a client: ``accept`` posts ``JOINED``, then starts ``reader-N`` and
+``writer-N`` (``JOINED`` is on the inbox before any request can be). When
+the peer closes, the reader posts ``LEFT`` and ends; the coordinator counts
+the drop and queues the sentinel behind the client's last replies. The
+writer sends those replies, meets the sentinel, posts ``GONE`` and ends.
+Once both reports are in, the coordinator joins both threads and closes the
+socket.
+
+Shutting down (``close()``): stop ``accept`` (wake it with a connection to
+ourselves, join it, close the listener), then post ``STOP``. The coordinator
+shuts down every client socket, which wakes a reader blocked in ``recv`` and
+a writer blocked in ``sendall``, queues every writer's sentinel, ignores
+further requests, and returns once every client has reported ``LEFT`` and
+``GONE``. ``close()`` joins the coordinator, so when it returns every thread
+the server started has ended and every socket it opened is closed.
+
+Bad input never stops the server nor disturbs another client. The classic
+protocol has no error reply, so a bad line gets no reply; it is logged as a
+warning (logger ``partA.server``) and skipped, and the connection goes on:
+
+* an unknown command, a wrong number of fields, or an empty key;
+* a key that is not valid UTF-8 (keys are ``str`` in the store; values are
+  stored as the bytes that were sent);
+* a line longer than ``MAX_LINE`` bytes: it is skipped whole, up to and
+  including its newline;
+* a client that vanishes mid-line: the unfinished line is not executed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import queue
+import socket
+import threading
+from typing import NamedTuple
+
+from partA.kvstore import KVStore
+
+MAX_OUTBOX = 500
+"""Replies that may wait for one client; more are dropped until it reads."""
+
+MAX_LINE = 64 * 1024
+"""The longest request line accepted, in bytes, not counting the newline."""
+
+LISTEN_BACKLOG = 1024
+"""Connections the kernel may hold for ``accept``: room for 1000 at once."""
+
+log = logging.getLogger(__name__)
+
+
+# BEGIN SOLUTION
+INBOX_SIZE = 1024  # messages, each holding all the requests of one recv
+RECV_SIZE = 64 * 1024
+SEND_BATCH = 256  # replies joined into one sendall at most
+
+# Messages on the inbox are (kind, client, data) tuples.
+JOINED = "joined"  # data: None
+REQUESTS = "requests"  # data: list[Request]
+LEFT = "left"  # the reader ended: the peer closed or the socket broke
+GONE = "gone"  # the writer ended, after the sentinel
+COUNT = "count"  # data: a Queue(1) for the (active, dropped) answer
+STOP = "stop"  # from close()
+
+_STOP_WRITER = object()  # the outbox sentinel: "no more replies, end now"
+# END SOLUTION
+
+
+class BadRequest(ValueError):
+    """A request line that breaks the protocol; its text says why."""
+
+
+class Request(NamedTuple):
+    """One parsed request line. ``old``/``new`` are used by ``Update`` only."""
+
+    op: str  # "Put", "Get", "Delete" or "Update"
+    key: str
+    value: bytes = b""  # Put's value; Update's old value
+    new: bytes = b""  # Update's new value
+
+
+def parse_request(line: bytes) -> Request:
+    """Parse one request line, without its terminator.
+
+    Raises:
+        BadRequest: the line is not one of the four requests of the protocol.
+    """
+    # BEGIN SOLUTION
+    fields = line.split(b":")
+    op = fields[0].decode("ascii", "replace")
+    expected = _FIELDS.get(op)
+    if expected is None:
+        raise BadRequest(f"unknown command {op!r}")
+    if len(fields) != expected:
+        raise BadRequest(f"{op} takes {expected} fields, got {len(fields)}")
+    try:
+        key = fields[1].decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("the key is not valid UTF-8") from None
+    if not key:
+        raise BadRequest("empty key")
+    return Request(op, key, *fields[2:])
+    # END SOLUTION
+
+
+# BEGIN SOLUTION
+_FIELDS = {"Put": 3, "Get": 2, "Delete": 2, "Update": 4}
+
+
+class LineSplitter:
+    """Cuts a byte stream into lines; skips lines longer than ``MAX_LINE``.
+
+    Owned by one reader thread.
+    """
+
+    def __init__(self, client_id: int) -> None:
+        self._client_id = client_id
+        self._partial = b""  # the start of a line whose newline is still to come
+        self._skipping = False  # inside an over-long line: drop up to its newline
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Return the complete lines ``data`` finishes, terminators removed."""
+        *lines, rest = (self._partial + data).split(b"\n")
+        if self._skipping and lines:
+            lines.pop(0)  # the tail of the over-long line
+            self._skipping = False
+        self._partial = rest
+        if len(rest) > MAX_LINE:
+            self._too_long()
+        return [line.removesuffix(b"\r") for line in lines if self._fits(line)]
+
+    def _fits(self, line: bytes) -> bool:
+        if len(line.removesuffix(b"\r")) <= MAX_LINE:
+            return True
+        self._too_long()
+        self._skipping = False  # this line's newline has been seen already
+        return False
+
+    def _too_long(self) -> None:
+        if not self._skipping:
+            log.warning(
+                "client %d: skipped a line over %d bytes", self._client_id, MAX_LINE
+            )
+        self._skipping = True
+        self._partial = b""
+
+
+class _Client:
+    """One connection: its socket, its outbox and its two threads.
+
+    ``id``, ``conn``, ``outbox`` and the threads are fixed once the client is
+    built. The other fields belong to the coordinator.
+    """
+
+    def __init__(self, client_id: int, conn: socket.socket) -> None:
+        self.id = client_id
+        self.conn = conn
+        self.outbox: queue.Queue[bytes | object] = queue.Queue(MAX_OUTBOX + 1)
+        self.reader: threading.Thread | None = None
+        self.writer: threading.Thread | None = None
+        self.reports_due = 2  # LEFT from the reader, GONE from the writer
+        self.stopping = False  # the writer's sentinel is queued
+        self.replies_dropped = 0
+
+
+# END SOLUTION
+
+
+class KeyValueServer:
+    """A TCP key-value server for many clients at once.
+
+    Methods you call: ``start``, ``count_active``, ``count_dropped``,
+    ``close``; also ``with KeyValueServer(store) as server:``, which closes it.
+    Call them from one thread, the one that owns the server.
+
+    Requests and replies are lines; see the protocol in the handout. The
+    store is used by one thread only, so it needs no locking.
+    """
+
+    def __init__(self, store: KVStore) -> None:
+        """Create a server that will keep its data in ``store``; start nothing."""
+        # BEGIN SOLUTION
+        self._store = store  # owned by the coordinator once started
+        self._inbox: queue.Queue[tuple] = queue.Queue(INBOX_SIZE)
+        self._listener: socket.socket | None = None
+        self._accept_thread: threading.Thread | None = None
+        self._coordinator: threading.Thread | None = None
+        self._closing = threading.Event()  # set by close(): accept must stop
+        self._closed = False
+        # Owned by the coordinator thread:
+        self._clients: dict[int, _Client] = {}
+        self._active = 0
+        self._dropped = 0
+        self._stopping = False
+        self._handlers = {
+            JOINED: self._on_joined,
+            REQUESTS: self._on_requests,
+            LEFT: self._on_left,
+            GONE: self._on_gone,
+            COUNT: self._on_count,
+            STOP: self._on_stop,
+        }
+        # END SOLUTION
+
+    def start(self, port: int, host: str = "127.0.0.1") -> int:
+        """Listen on ``host``:``port`` and serve in background threads.
+
+        Returns at once, with the port bound (useful when ``port`` is 0,
+        which picks a free port).
+
+        Raises:
+            OSError: the server cannot listen there (for example, the port is
+                taken).
+            RuntimeError: the server was already started, or closed.
+        """
+        # BEGIN SOLUTION
+        if self._listener is not None or self._closed:
+            raise RuntimeError("a server can be started only once")
+        self._listener = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
+        self._coordinator = threading.Thread(
+            target=self._coordinate, name="coordinator"
+        )
+        self._accept_thread = threading.Thread(target=self._accept, name="accept")
+        self._coordinator.start()
+        self._accept_thread.start()
+        return self._listener.getsockname()[1]
+        # END SOLUTION
+
+    def count_active(self) -> int:
+        """Return the number of clients connected now.
+
+        Raises:
+            RuntimeError: the server is not running (not started, or closed).
+        """
+        # BEGIN SOLUTION
+        return self._ask_counts()[0]
+        # END SOLUTION
+
+    def count_dropped(self) -> int:
+        """Return how many clients have disconnected since the server started.
+
+        A running total: it never goes down. A slow client is never dropped.
+
+        Raises:
+            RuntimeError: the server is not running (not started, or closed).
+        """
+        # BEGIN SOLUTION
+        return self._ask_counts()[1]
+        # END SOLUTION
+
+    def close(self) -> None:
+        """Stop the server: stop accepting, and close every client connection.
+
+        Blocks until every thread the server started has ended. Safe to call
+        more than once, and on a server that was never started; afterwards
+        ``start`` and the counts raise ``RuntimeError``.
+        """
+        # BEGIN SOLUTION
+        if self._closed:
+            return
+        self._closed = True
+        if self._listener is None:
+            return  # never started
+        self._closing.set()
+        self._wake_accept()
+        self._accept_thread.join()
+        self._listener.close()
+        self._inbox.put((STOP, None, None))
+        self._coordinator.join()
+        # END SOLUTION
+
+    def __enter__(self) -> KeyValueServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # BEGIN SOLUTION
+    # ----- called by the owner's thread --------------------------------------
+
+    def _ask_counts(self) -> tuple[int, int]:
+        if self._listener is None or self._closed:
+            raise RuntimeError("the server is not running")
+        answer: queue.Queue[tuple[int, int]] = queue.Queue(1)
+        self._inbox.put((COUNT, None, answer))
+        return answer.get()
+
+    def _wake_accept(self) -> None:
+        """Connect to ourselves once, so that ``accept()`` returns.
+
+        Closing or shutting down a listening socket does not wake ``accept``
+        on every system; a connection does.
+        """
+        host, port = self._listener.getsockname()[:2]
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection((host, port), timeout=1.0),
+        ):
+            pass
+
+    # ----- the accept thread ---------------------------------------------------
+
+    def _accept(self) -> None:
+        for client_id in itertools.count(1):
+            try:
+                conn, _ = self._listener.accept()
+            except OSError as error:  # out of file descriptors, for example
+                log.warning("accept failed: %s", error)
+                if self._closing.wait(0.1):
+                    return
+                continue
+            if self._closing.is_set():
+                conn.close()  # our own wake-up call, or a client that came late
+                return
+            self._admit(_Client(client_id, conn))
+
+    def _admit(self, client: _Client) -> None:
+        client.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client.reader = threading.Thread(
+            target=self._read, args=(client,), name=f"reader-{client.id}"
+        )
+        client.writer = threading.Thread(
+            target=self._write, args=(client,), name=f"writer-{client.id}"
+        )
+        self._inbox.put((JOINED, client, None))  # before any of its requests
+        client.reader.start()
+        client.writer.start()
+
+    # ----- a client's reader and writer threads --------------------------------
+
+    def _read(self, client: _Client) -> None:
+        lines = LineSplitter(client.id)
+        try:
+            while data := client.conn.recv(RECV_SIZE):
+                requests = self._parse_all(client, lines.feed(data))
+                if requests:
+                    self._inbox.put((REQUESTS, client, requests))
+        except OSError:
+            pass  # the connection broke; that ends it like a close would
+        finally:
+            self._inbox.put((LEFT, client, None))
+
+    def _parse_all(self, client: _Client, lines: list[bytes]) -> list[Request]:
+        requests = []
+        for line in lines:
+            try:
+                requests.append(parse_request(line))
+            except BadRequest as error:
+                log.warning("client %d: skipped %.80r: %s", client.id, line, error)
+        return requests
+
+    def _write(self, client: _Client) -> None:
+        sending = True  # until the peer is gone; then only wait for the sentinel
+        while True:
+            batch = [client.outbox.get()]
+            while len(batch) < SEND_BATCH and batch[-1] is not _STOP_WRITER:
+                try:
+                    batch.append(client.outbox.get_nowait())
+                except queue.Empty:
+                    break
+            stop = batch[-1] is _STOP_WRITER  # it is always the last thing queued
+            if stop:
+                batch.pop()
+            if sending and batch:
+                sending = self._send(client, b"".join(batch))
+            if stop:
+                break
+        self._inbox.put((GONE, client, None))
+
+    def _send(self, client: _Client, data: bytes) -> bool:
+        """Send ``data``; return False if the connection is broken."""
+        try:
+            client.conn.sendall(data)
+            return True
+        except OSError:
+            _shutdown(client.conn)  # so the reader finds out too
+            return False
+
+    # ----- the coordinator thread: the only one that touches this state -------
+
+    def _coordinate(self) -> None:
+        while not (self._stopping and not self._clients):
+            kind, client, data = self._inbox.get()
+            try:
+                self._handlers[kind](client, data)
+            except Exception:
+                log.exception("the coordinator failed to handle %s", kind)
+
+    def _on_joined(self, client: _Client, _: None) -> None:
+        self._clients[client.id] = client
+        self._active += 1
+
+    def _on_requests(self, client: _Client, requests: list[Request]) -> None:
+        if self._stopping:
+            return
+        store = self._store
+        for op, key, value, new in requests:
+            if op == "Get":
+                prefix = key.encode() + b":"
+                for stored in store.get(key):
+                    self._reply(client, prefix + stored + b"\n")
+            elif op == "Put":
+                store.put(key, value)
+            elif op == "Delete":
+                store.delete(key)
+            else:
+                store.update(key, value, new)
+
+    def _reply(self, client: _Client, reply: bytes) -> None:
+        """Queue ``reply`` for ``client``, or drop it if its outbox is full.
+
+        The coordinator is the only producer, so ``qsize()`` can only shrink
+        behind its back: ``put_nowait`` below never fails.
+        """
+        if client.outbox.qsize() < MAX_OUTBOX:
+            client.outbox.put_nowait(reply)
+        else:
+            client.replies_dropped += 1
+
+    def _on_left(self, client: _Client, _: None) -> None:
+        self._active -= 1
+        self._dropped += 1
+        self._stop_client(client)
+        self._report(client)
+
+    def _on_gone(self, client: _Client, _: None) -> None:
+        self._report(client)
+
+    def _report(self, client: _Client) -> None:
+        """Count one of the client's final reports; reap it after the second."""
+        client.reports_due -= 1
+        if client.reports_due == 0:
+            client.reader.join()  # both have posted their last message already
+            client.writer.join()
+            client.conn.close()
+            del self._clients[client.id]
+
+    def _stop_client(self, client: _Client) -> None:
+        """Queue the writer's sentinel, behind every reply already queued."""
+        if not client.stopping:
+            client.stopping = True
+            client.outbox.put_nowait(_STOP_WRITER)  # its slot is always free
+
+    def _on_count(self, _: None, answer: queue.Queue) -> None:
+        answer.put((self._active, self._dropped))
+
+    def _on_stop(self, _: None, __: None) -> None:
+        self._stopping = True
+        for client in self._clients.values():
+            _shutdown(client.conn)  # wakes its reader and a blocked writer
+            self._stop_client(client)
+
+
+def _shutdown(conn: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already shut down, or never connected
+        conn.shutdown(socket.SHUT_RDWR)
+
+
+# END SOLUTION
