@@ -369,11 +369,15 @@ class KeyValueServer:
             while data := client.conn.recv(RECV_SIZE):
                 requests = self._parse_all(client, lines.feed(data))
                 if requests:
-                    self._inbox.put((REQUESTS, client, requests))
+                    self._submit(client, requests)
         except OSError:
             pass  # the connection broke; that ends it like a close would
         finally:
             self._inbox.put((LEFT, client, None))
+
+    def _submit(self, client: _Client, requests: list[Request]) -> None:
+        """Hand requests to the coordinator: a reader never runs them itself."""
+        self._inbox.put((REQUESTS, client, requests))
 
     def _parse_all(self, client: _Client, lines: list[bytes]) -> list[Request]:
         requests = []

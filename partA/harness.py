@@ -1,0 +1,472 @@
+"""The test harness for partA: everything the suites share.
+
+* ``CheckedStore``: the store the tests hand to the server. It notices two
+  threads inside it at once and remembers both names.
+* ``ServerUnderTest``: starts a server on a free port, calls into it with
+  deadlines, and on ``close()`` checks that no thread or socket outlived it.
+* ``TestClient``: one connection, with a deadline on every read.
+* ``Script`` and ``run_clients``: the classic workload (Put or Update a key,
+  then Get it, or Delete one), its expected replies and the store it must
+  leave behind.
+
+Nothing here sleeps to order events: tests wait for replies, or poll a
+condition with ``wait_until`` and a deadline. Deadlines are ceilings that a
+working server never comes near; reaching one is reported in words.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import queue
+import random
+import socket
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import pytest
+
+from partA.kvstore import InMemoryKVStore, KVStore
+
+REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
+"""Seconds to wait for a reply the server owes: only a stuck server needs it."""
+
+CALL_TIMEOUT = 10.0
+"""Seconds that ``start``, ``close`` and the counts may take to return."""
+
+DEFAULT_SERVER = "partA.server:KeyValueServer"
+
+
+def load_server_class(spec: str) -> type:
+    """Import ``module:Class`` (the suites' ``--server`` option)."""
+    module_name, _, class_name = spec.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, waiting_for: str) -> None:
+    """Poll ``condition`` until it is true; fail, saying what we waited for."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout:.0f} s for {waiting_for}", pytrace=False)
+        time.sleep(0.005)
+
+
+# ----- the store that catches races ------------------------------------------
+
+
+class CheckedStore(KVStore):
+    """An ``InMemoryKVStore`` that reports two threads inside it at once.
+
+    Each call marks the store busy, then lets other threads run for a moment
+    (``time.sleep(0)``) so that a second thread calling in is likely to be
+    seen. Races are recorded, not raised: the server keeps running and the
+    test reports them at the end.
+    """
+
+    def __init__(self) -> None:
+        self._store = InMemoryKVStore()
+        self._inside: tuple[str, str] | None = None  # (thread name, method)
+        self.races: list[str] = []
+        self.callers: set[str] = set()
+
+    def _enter(self, method: str) -> None:
+        me = threading.current_thread().name
+        self.callers.add(me)
+        other = self._inside
+        if other is not None and len(self.races) < 5:
+            self.races.append(
+                f"thread {me!r} called {method}() while thread {other[0]!r} "
+                f"was inside {other[1]}()"
+            )
+        self._inside = (me, method)
+        time.sleep(0)  # let another thread run now, if one is ready to
+
+    def _leave(self) -> None:
+        self._inside = None
+
+    def put(self, key: str, value: bytes) -> None:
+        self._enter("put")
+        try:
+            self._store.put(key, value)
+        finally:
+            self._leave()
+
+    def get(self, key: str) -> list[bytes]:
+        self._enter("get")
+        try:
+            return self._store.get(key)
+        finally:
+            self._leave()
+
+    def delete(self, key: str) -> None:
+        self._enter("delete")
+        try:
+            self._store.delete(key)
+        finally:
+            self._leave()
+
+    def update(self, key: str, old: bytes, new: bytes) -> None:
+        self._enter("update")
+        try:
+            self._store.update(key, old, new)
+        finally:
+            self._leave()
+
+    def dump(self) -> dict[str, list[bytes]]:
+        return self._store.dump()
+
+
+# ----- the server under test ---------------------------------------------------
+
+
+def _open_sockets() -> set[tuple[int, int]]:
+    """The (fd, inode) of every socket this process has open, where we can tell."""
+    fd_dir = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
+    found = set()
+    for name in os.listdir(fd_dir):
+        with contextlib.suppress(OSError, ValueError):
+            info = os.fstat(int(name))
+            if stat.S_ISSOCK(info.st_mode):
+                found.add((int(name), info.st_ino))
+    return found
+
+
+class ServerUnderTest:
+    """A server with a ``CheckedStore``, started on a free loopback port.
+
+    Every call into the server has a deadline. ``close()`` closes the test's
+    clients, then the server, and checks what the server left behind.
+    """
+
+    def __init__(self, server_class: type) -> None:
+        self.store = CheckedStore()
+        self._threads_before = set(threading.enumerate())
+        self._sockets_before = _open_sockets()
+        self.clients: list[TestClient] = []
+        self.closed = False
+        self.server = self.call("the constructor", server_class, self.store)
+        self.port = self.call("start(0)", self.server.start, 0)
+
+    def call(self, what: str, function: Callable, *args: object) -> object:
+        """Run ``function(*args)`` in a helper thread; fail if it hangs."""
+        outcome: queue.Queue = queue.Queue(1)
+
+        def run() -> None:
+            try:
+                outcome.put((True, function(*args)))
+            except BaseException as error:  # handed to the test thread below
+                outcome.put((False, error))
+
+        threading.Thread(target=run, name=f"test-call {what}", daemon=True).start()
+        try:
+            ok, value = outcome.get(timeout=CALL_TIMEOUT)
+        except queue.Empty:
+            pytest.fail(f"{what} did not return within {CALL_TIMEOUT:.0f} s")
+        if not ok:
+            raise value
+        return value
+
+    def count_active(self) -> int:
+        return self.call("count_active()", self.server.count_active)
+
+    def count_dropped(self) -> int:
+        return self.call("count_dropped()", self.server.count_dropped)
+
+    def wait_for_counts(self, active: int, dropped: int, when: str) -> None:
+        """Wait until the counts are ``active`` and ``dropped``; fail if not."""
+        seen = {}
+
+        def counts_match() -> bool:
+            seen["active"], seen["dropped"] = self.count_active(), self.count_dropped()
+            return seen == {"active": active, "dropped": dropped}
+
+        with contextlib.suppress(pytest.fail.Exception):
+            wait_until(counts_match, 5.0, "the counts")
+            return
+        pytest.fail(
+            f"{when}: expected count_active() == {active} and count_dropped() == "
+            f"{dropped}, but the server kept reporting {seen['active']} active "
+            f"and {seen['dropped']} dropped for 5 s",
+            pytrace=False,
+        )
+
+    def connect(self, rcvbuf: int | None = None) -> TestClient:
+        client = TestClient(len(self.clients), self.port, rcvbuf)
+        self.clients.append(client)
+        return client
+
+    def close(self) -> None:
+        """Close the clients and the server; fail on races, leaks or a hang."""
+        if self.closed:
+            return
+        self.closed = True
+        for client in self.clients:
+            client.close()
+        self.call("close()", self.server.close)
+        self._check_races()
+        self._check_threads()
+        self._check_sockets()
+
+    def _check_races(self) -> None:
+        if self.store.races:
+            pytest.fail(
+                "two threads used the store at the same time: "
+                + "; ".join(self.store.races)
+                + ". The store is not thread-safe: only one thread (the "
+                "coordinator) may ever call it.",
+                pytrace=False,
+            )
+
+    def _check_threads(self) -> None:
+        left = [
+            thread.name
+            for thread in threading.enumerate()
+            if thread not in self._threads_before
+            and thread.is_alive()
+            and not thread.name.startswith("test-")
+        ]
+        if left:
+            pytest.fail(
+                f"close() returned while {len(left)} thread(s) the server started "
+                f"were still running: {', '.join(sorted(left)[:10])}. close() must "
+                "stop and join every thread before it returns.",
+                pytrace=False,
+            )
+
+    def _check_sockets(self) -> None:
+        left = _open_sockets() - self._sockets_before
+        if left:
+            pytest.fail(
+                f"close() returned with {len(left)} socket(s) still open (the "
+                "listener or client connections). close() must close them all.",
+                pytrace=False,
+            )
+
+
+# ----- a test's connection -------------------------------------------------------
+
+
+class TestClient:
+    """One connection to the server, as the tests use it."""
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    def __init__(self, number: int, port: int, rcvbuf: int | None = None) -> None:
+        self.number = number
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:  # before connect, so the window is small from start
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(REPLY_TIMEOUT)
+        self.sock.connect(("127.0.0.1", port))
+        self._buffer = b""
+        self.closed = False
+
+    def send(self, lines: Iterable[bytes]) -> None:
+        data = b"".join(line + b"\n" for line in lines)
+        try:
+            self.sock.sendall(data)
+        except TimeoutError:
+            pytest.fail(
+                f"client {self.number} could not send for {REPLY_TIMEOUT:.0f} s: "
+                "the server stopped reading its requests",
+                pytrace=False,
+            )
+
+    def read_line(self, timeout: float = REPLY_TIMEOUT) -> bytes | None:
+        """Return the next line without its newline; None at a timeout or EOF."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                return None
+            if not data:
+                return None
+            self._buffer += data
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.sock.close()
+
+
+# ----- the classic workload -------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """Requests sent together, and the reply lines they are owed, in order."""
+
+    requests: list[bytes] = field(default_factory=list)
+    replies: list[bytes] = field(default_factory=list)
+
+
+class Script:
+    """One client's share of the workload, with a model of what it stores.
+
+    Each event picks one of the client's keys and Puts a value (when the key
+    is absent, and now and then to grow its list) or Updates one of its values;
+    then it Gets the key, or, for the client's first ``deletes`` events,
+    Deletes one of its keys. Keys belong to one client, so the expected
+    replies and the final store are exact, whatever the interleaving.
+    """
+
+    def __init__(
+        self, name: str, msgs: int, deletes: int, pad: str, rng: random.Random
+    ) -> None:
+        self.name = name
+        self.model: dict[str, list[bytes]] = {}
+        self.events = [self._event(i, msgs, deletes, pad, rng) for i in range(msgs)]
+
+    def _event(self, i: int, msgs: int, deletes: int, pad: str, rng) -> Step:
+        key = f"key_{self.name}_{rng.randrange(max(1, msgs // 10))}"
+        new = f"value_{i}{pad}".encode()
+        values = self.model.setdefault(key, [])
+        step = Step()
+        if not values or (len(values) < 3 and rng.random() < 1 / 3):
+            step.requests.append(b"Put:%s:%s" % (key.encode(), new))
+        else:
+            old = rng.choice(values)
+            values.remove(old)
+            step.requests.append(b"Update:%s:%s:%s" % (key.encode(), old, new))
+        values.append(new)
+        if i < deletes:
+            victim = rng.choice(sorted(self.model))
+            del self.model[victim]
+            step.requests.append(b"Delete:" + victim.encode())
+        else:
+            step.requests.append(b"Get:" + key.encode())
+            step.replies = [key.encode() + b":" + v for v in values]
+        return step
+
+    def batches(self, rng: random.Random, largest: int = 16) -> list[Step]:
+        """The events cut into batches of 1 to ``largest``, each one Step."""
+        batches, i = [], 0
+        while i < len(self.events):
+            size = rng.randint(1, largest)
+            batch = Step()
+            for event in self.events[i : i + size]:
+                batch.requests += event.requests
+                batch.replies += event.replies
+            batches.append(batch)
+            i += size
+        return batches
+
+    def fence(self) -> Step:
+        """A last Get of a key this client holds, with the reply it is owed."""
+        key = next(reversed(self.model))
+        lines = [key.encode() + b":" + v for v in self.model[key]]
+        return Step([b"Get:" + key.encode()], lines)
+
+
+def split_deletes(total: int, clients: int) -> list[int]:
+    """Share ``total`` deletes out among clients, as evenly as possible."""
+    return [total // clients + (c < total % clients) for c in range(clients)]
+
+
+def expected_store(scripts: Iterable[Script]) -> dict[str, list[bytes]]:
+    expected: dict[str, list[bytes]] = {}
+    for script in scripts:
+        expected.update(script.model)
+    return expected
+
+
+# ----- checking replies ----------------------------------------------------------
+
+
+def explain_wrong_reply(client: TestClient, got: bytes, wanted: bytes) -> str:
+    """Say, in words, what a reply that is not the owed one suggests."""
+    after = [line for _ in range(3) if (line := client.read_line(0.2)) is not None]
+    said = (
+        f"client {client.number} got {got[:60]!r} where it expected {wanted[:60]!r}"
+        f" (the lines after it: {', '.join(repr(x[:40]) for x in after) or 'none'})"
+    )
+    if b"" in (got, *after):
+        return (
+            f"{said}: an empty line. Does the server keep the '\\n' that ends "
+            "each request as part of the stored value?"
+        )
+    key = got.partition(b":")[0]
+    if not key.startswith(b"key_%d_" % client.number) and b"key_" in key:
+        return f"{said}: a reply to another client's Get. Replies go to the asker."
+    return f"{said}."
+
+
+def expect_replies(client: TestClient, step: Step, what: str) -> None:
+    """Read the replies ``step`` is owed, in order; fail on the first wrong one."""
+    for index, wanted in enumerate(step.replies):
+        got = client.read_line()
+        if got is None:
+            pytest.fail(
+                f"client {client.number} waited {REPLY_TIMEOUT:.0f} s for reply "
+                f"{index + 1} of {len(step.replies)} to {what} "
+                f"({step.requests[-1][:60]!r}) and got nothing",
+                pytrace=False,
+            )
+        if got != wanted:
+            pytest.fail(explain_wrong_reply(client, got, wanted), pytrace=False)
+
+
+def run_clients(work: dict[TestClient, Callable[[TestClient], None]]) -> None:
+    """Run each client's work in its own thread; fail with the first failure.
+
+    On a failure, every other client's socket is shut down, so that their
+    threads end at once instead of waiting out their deadlines.
+    """
+    failures: queue.Queue[BaseException | None] = queue.Queue()
+
+    def run(client: TestClient, job: Callable[[TestClient], None]) -> None:
+        try:
+            job(client)
+            failures.put(None)
+        except BaseException as error:  # handed to the test thread below
+            failures.put(error)
+
+    threads = [
+        threading.Thread(target=run, args=item, name=f"test-client-{item[0].number}")
+        for item in work.items()
+    ]
+    for thread in threads:
+        thread.start()
+    first = None
+    for _ in threads:
+        error = failures.get()
+        if error is not None and first is None:
+            first = error
+            for client in work:
+                with contextlib.suppress(OSError):
+                    client.sock.shutdown(socket.SHUT_RDWR)
+    for thread in threads:
+        thread.join()
+    if first is not None:
+        raise first
+
+
+def check_store(kv: ServerUnderTest, expected: dict[str, list[bytes]]) -> None:
+    """After close(): the store must hold exactly ``expected``, order included."""
+    actual = kv.store.dump()
+    for key in sorted(set(actual) | set(expected)):
+        if actual.get(key) != expected.get(key):
+            pytest.fail(
+                f"after the run, the store holds {_show(actual.get(key))} under "
+                f"{key!r}; expected {_show(expected.get(key))} "
+                f"({len(actual)} keys stored, {len(expected)} expected)",
+                pytrace=False,
+            )
+
+
+def _show(values: list[bytes] | None) -> str:
+    if values is None:
+        return "nothing"
+    return "[" + ", ".join(repr(v[:20]) for v in values) + "]"
