@@ -1,0 +1,142 @@
+"""Bad input and vanishing clients: the server skips what it cannot use and
+keeps serving everybody, the sender included.
+
+The classic protocol has no error reply, so these tests check that a bad line
+gets no reply and changes nothing, by sending a good Get after it: the reply to
+that Get must be the next line to arrive.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+
+import pytest
+
+from partA.harness import ServerUnderTest, Step, TestClient, expect_replies
+from partA.server import MAX_LINE
+
+
+def assert_store_reads(conn: TestClient, key: bytes, values: list[bytes]) -> None:
+    """Get ``key`` plus a marker; the values, then the marker, must come back."""
+    marker = b"marker_%d" % conn.number  # a key of this client's own
+    conn.send([b"Put:" + marker + b":here", b"Get:" + key, b"Get:" + marker])
+    owed = [key + b":" + v for v in values] + [marker + b":here"]
+    expect_replies(conn, Step([b"Get:" + key], owed), "a Get after bad input")
+    conn.send([b"Delete:" + marker])
+
+
+BAD_LINES = [
+    pytest.param(b"Bogus:key:value", id="unknown-command"),
+    pytest.param(b"put:key:value", id="wrong-case"),
+    pytest.param(b"Put:key", id="too-few-fields"),
+    pytest.param(b"Put:key:a:b", id="too-many-fields"),
+    pytest.param(b"Get", id="no-key"),
+    pytest.param(b"Update:key:old", id="update-too-few"),
+    pytest.param(b"Put::value", id="empty-key"),
+    pytest.param(b"Put:\xff\xfe:value", id="key-not-utf8"),
+    pytest.param(b"", id="empty-line"),
+]
+
+
+@pytest.mark.parametrize("bad", BAD_LINES)
+def test_bad_line_is_skipped(kv: ServerUnderTest, bad: bytes) -> None:
+    conn, other = kv.connect(), kv.connect()
+    conn.send([b"Put:key:before", bad, b"Put:key:after"])
+    assert_store_reads(conn, b"key", [b"before", b"after"])
+    assert_store_reads(other, b"key", [b"before", b"after"])
+    kv.wait_for_counts(2, 0, "after a bad line (nobody should be disconnected)")
+    kv.close()
+
+
+def test_value_bytes_are_kept_as_sent(kv: ServerUnderTest) -> None:
+    conn = kv.connect()
+    conn.send([b"Put:key:caf\xc3\xa9 \xff", b"Put:key:"])
+    assert_store_reads(conn, b"key", [b"caf\xc3\xa9 \xff", b""])
+    kv.close()
+
+
+def test_crlf_terminator_is_stripped(kv: ServerUnderTest) -> None:
+    conn = kv.connect()
+    conn.sock.sendall(b"Put:key:one\r\nUpdate:key:one:two\r\n")
+    assert_store_reads(conn, b"key", [b"two"])
+    kv.close()
+
+
+def test_over_long_line_is_skipped(kv: ServerUnderTest) -> None:
+    conn = kv.connect()
+    conn.sock.sendall(b"Put:key:before\nPut:key:" + b"x" * (MAX_LINE + 10))
+    conn.sock.sendall(b"y" * 100_000 + b"\nPut:key:after\n")
+    assert_store_reads(conn, b"key", [b"before", b"after"])
+    kv.close()
+
+
+def test_longest_line_is_accepted(kv: ServerUnderTest) -> None:
+    value = b"v" * (MAX_LINE - len(b"Put:key:"))
+    conn = kv.connect()
+    conn.send([b"Put:key:" + value])
+    assert_store_reads(conn, b"key", [value])
+    kv.close()
+
+
+def test_request_split_byte_by_byte(kv: ServerUnderTest) -> None:
+    conn = kv.connect()
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for byte in b"Put:key:slow\nGet:key\n":
+        conn.sock.sendall(bytes([byte]))
+    expect_replies(conn, Step([b"Get:key"], [b"key:slow"]), "a Get sent byte by byte")
+    kv.close()
+
+
+def test_client_vanishing_mid_line(kv: ServerUnderTest) -> None:
+    leaving, staying = kv.connect(), kv.connect()
+    leaving.sock.sendall(b"Put:key:whole\nPut:key:half")
+    leaving.close()
+    kv.wait_for_counts(1, 1, "after a client closed in the middle of a line")
+    assert_store_reads(staying, b"key", [b"whole"])
+    kv.close()
+
+
+def test_client_resetting_with_replies_owed(kv: ServerUnderTest) -> None:
+    rude, polite = kv.connect(), kv.connect()
+    rude.send([b"Put:key:value"] + [b"Get:key"] * 2000)
+    # SO_LINGER with a zero timeout: close() sends a reset, not a goodbye.
+    rude.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    rude.close()
+    kv.wait_for_counts(1, 1, "after a client reset its connection")
+    assert_store_reads(polite, b"key", [b"value"])
+    kv.close()
+
+
+def test_replies_still_sent_after_client_stops_sending(kv: ServerUnderTest) -> None:
+    conn = kv.connect()
+    conn.send([b"Put:key:value", b"Get:key", b"Get:key"])
+    conn.sock.shutdown(socket.SHUT_WR)  # "I am done sending", as nc does
+    expect_replies(conn, Step([b"Get:key"], [b"key:value"] * 2), "replies after EOF")
+    assert conn.read_line(timeout=5) is None, "the server should close the connection"
+    kv.wait_for_counts(0, 1, "after a client finished and was answered")
+    kv.close()
+
+
+def test_close_with_a_slow_reader_connected(kv: ServerUnderTest) -> None:
+    slow = kv.connect(rcvbuf=4096)
+    slow.send([b"Put:key:" + b"x" * 4000] + [b"Get:key"] * 3000)
+    kv.wait_for_counts(1, 0, "while a client is not reading")
+    kv.close()  # must not wait for the slow reader, and must leave nothing behind
+
+
+def test_start_twice_and_close_twice(kv: ServerUnderTest) -> None:
+    with pytest.raises(RuntimeError):
+        kv.call("a second start(0)", kv.server.start, 0)
+    kv.close()
+    kv.call("a second close()", kv.server.close)
+    with pytest.raises(RuntimeError):
+        kv.call("count_active() after close()", kv.server.count_active)
+
+
+def test_port_taken_raises_oserror(kv: ServerUnderTest) -> None:
+    other = type(kv.server)(kv.store)
+    with pytest.raises(OSError, match="in use"):
+        kv.call("start() on a port in use", other.start, kv.port)
+    kv.call("close() of a server that failed to start", other.close)
+    kv.close()
