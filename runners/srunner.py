@@ -1,0 +1,148 @@
+"""Run the partA key-value server from the command line, for demos and ``nc``.
+
+Usage: ``python runners/srunner.py [--host 127.0.0.1] [--port 9999]``
+(or ``python -m runners.srunner``). ``--port 0`` picks a free port; the line
+printed at start says which one.
+
+Theory of operation
+-------------------
+The main thread builds the server, starts it, prints where it listens, and
+then only waits for SIGINT (Ctrl-C) or SIGTERM. The server's own threads do
+all the serving. When a stop signal comes, the main thread reads the counts
+(they raise once the server is closed), closes the server, which joins every
+thread it started, and prints the counts.
+
+The signal handlers are installed before the server starts, so a signal can
+never land in the middle of ``start()`` and leave its threads running. They
+hand the signal over on a ``queue.SimpleQueue``, not a ``threading.Event``:
+a handler runs on the main thread between two bytecodes, possibly while that
+thread holds the Event's internal lock inside ``wait()``, and ``Event.set()``
+would then wait for itself forever. ``SimpleQueue.put`` is documented as
+reentrant, so it is safe there. After the first signal the handlers are
+reset to the default, so a second Ctrl-C ends the process at once, even if
+``close()`` of an unfinished server never returns.
+
+Warnings the server logs (bad input it skipped, for example) go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import queue
+import signal
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts runners/ on sys.path, not the folder above it
+# that holds partA; this line makes ``import partA`` work from any directory.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from partA.kvstore import InMemoryKVStore, KVStore
+from partA.server import KeyValueServer
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9999
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+WINDOWS_WAKE_SECONDS = 0.5  # see wait_for_stop_signal
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="srunner", description="Run the partA key-value server until Ctrl-C."
+    )
+    parser.add_argument("--host", default=DEFAULT_HOST, help="default: %(default)s")
+    parser.add_argument(
+        "--port",
+        type=port_number,
+        default=DEFAULT_PORT,
+        help="0 picks a free port; default: %(default)s",
+    )
+    return parser.parse_args(argv)
+
+
+def port_number(text: str) -> int:
+    """Parse a TCP port number; argparse turns the ValueError into a message."""
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
+def make_store(args: argparse.Namespace) -> KVStore:
+    """Build the store the server keeps its data in (the place for ``--store``)."""
+    return InMemoryKVStore()
+
+
+def install_stop_handlers() -> queue.SimpleQueue[int]:
+    """Route SIGINT and SIGTERM to the returned queue (see the module notes)."""
+    stop_signals: queue.SimpleQueue[int] = queue.SimpleQueue()
+
+    def on_stop_signal(signum: int, frame: object) -> None:
+        stop_signals.put(signum)
+        for each in STOP_SIGNALS:  # a second one ends the process at once
+            signal.signal(each, signal.SIG_DFL)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_stop_signal)
+    return stop_signals
+
+
+def wait_for_stop_signal(stop_signals: queue.SimpleQueue[int]) -> int:
+    """Block until a stop signal arrives; return its number.
+
+    On POSIX a signal interrupts the blocking ``get()`` and its handler runs
+    at once. On Windows, before Python 3.14, a blocking wait ignores Ctrl-C,
+    so there the wait wakes up now and then to let the handler run.
+    """
+    if sys.platform != "win32":
+        return stop_signals.get()
+    while True:
+        try:
+            return stop_signals.get(timeout=WINDOWS_WAKE_SECONDS)
+        except queue.Empty:
+            continue
+
+
+def serve(server: KeyValueServer, host: str, port: int) -> int:
+    """Start ``server``, run it until a stop signal, close it; return 0 or 1."""
+    stop_signals = install_stop_handlers()
+    try:
+        port = server.start(port, host)
+    except OSError as error:
+        print(f"srunner: cannot listen on {host}:{port}: {why(error)}", file=sys.stderr)
+        return 1
+    shown_host = f"[{host}]" if ":" in host else host
+    print(f"KeyValueServer listening on {shown_host}:{port} (Ctrl-C to stop)")
+    sys.stdout.flush()  # whoever reads us through a pipe waits for this line
+    signum = wait_for_stop_signal(stop_signals)
+    print(f"{signal.Signals(signum).name} received: closing the server", flush=True)
+    active, dropped = server.count_active(), server.count_dropped()
+    server.close()
+    print(f"Server closed. Clients active at close: {active}; dropped: {dropped}.")
+    return 0
+
+
+def why(error: OSError) -> str:
+    """The system's short reason for ``error``, without the call's details."""
+    if error.errno and error.errno > 0:  # getaddrinfo's errors are negative
+        return os.strerror(error.errno)  # "Address already in use"
+    return error.strerror or str(error)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        server = KeyValueServer(make_store(args))
+        return serve(server, args.host, args.port)
+    except NotImplementedError as error:  # the student's stub, not written yet
+        print(f"srunner: partA/server.py is not finished: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
