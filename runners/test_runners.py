@@ -1,0 +1,301 @@
+"""The runners as a user runs them: real processes, real sockets, real signals.
+
+Each test starts ``srunner.py`` or ``crunner.py`` with the Python running the
+tests, talks to it over TCP, and stops it the way a user would: Ctrl-C
+(SIGINT), SIGTERM, or the end of its input. Nothing sleeps to order events: a
+test waits for the line that says the server listens, or for a reply. Every
+wait has a deadline, an upper bound that is never the assertion itself; and
+every process a test starts is killed at its end if it is still running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+RUNNERS = Path(__file__).resolve().parent
+REPO_ROOT = RUNNERS.parent
+SRUNNER = str(RUNNERS / "srunner.py")
+CRUNNER = str(RUNNERS / "crunner.py")
+DEADLINE = 10.0  # seconds; any one wait
+LISTENING = r"KeyValueServer listening on 127\.0\.0\.1:(\d+)"
+COMMANDS = ("Put:key:value", "Get:key", "Delete:key", "Update:key:old:new")
+
+posix_signals = pytest.mark.skipif(
+    sys.platform == "win32", reason="sends POSIX signals to the runners"
+)
+
+
+class Runner:
+    """A runner process with piped stdin, stdout and stderr.
+
+    Two threads collect its output, so it can never block on a full pipe;
+    stdout lines also go on a queue, for ``wait_for_line``.
+    """
+
+    _END = None  # put on the queue when stdout closes
+
+    def __init__(self, args: list[str], cwd: Path | None = None) -> None:
+        env = dict(os.environ)
+        env.pop("PYTHONPATH", None)  # a runner must find partA on its own
+        self.popen = subprocess.Popen(
+            [sys.executable, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd or REPO_ROOT,
+            env=env,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._stdout_lines: queue.Queue[str | None] = queue.Queue()
+        self._pumps = [
+            _start_pump(self.popen.stdout, self.stdout, self._stdout_lines.put),
+            _start_pump(self.popen.stderr, self.stderr, lambda line: None),
+        ]
+
+    def wait_for_line(self, pattern: str) -> re.Match[str]:
+        """Wait for a stdout line matching ``pattern``; return the match."""
+        deadline = time.monotonic() + DEADLINE
+        while True:
+            try:
+                line = self._stdout_lines.get(timeout=deadline - time.monotonic())
+            except (queue.Empty, ValueError):  # ValueError: the time is up
+                raise AssertionError(
+                    f"waited {DEADLINE}s for a line like {pattern!r}; {self}"
+                ) from None
+            if line is self._END:
+                raise AssertionError(f"ended before printing {pattern!r}; {self}")
+            if match := re.search(pattern, line):
+                return match
+
+    def send(self, text: str) -> None:
+        """Write ``text`` to the runner's stdin."""
+        self.popen.stdin.write(text)
+        self.popen.stdin.flush()
+
+    def close_input(self) -> None:
+        """Close the runner's stdin: it reads end of input."""
+        with contextlib.suppress(OSError):  # it has already exited
+            self.popen.stdin.close()
+
+    def finish(self) -> int:
+        """Wait for the runner to exit and for all its output; return its code."""
+        try:
+            code = self.popen.wait(DEADLINE)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"still running after {DEADLINE}s; {self}") from None
+        for pump in self._pumps:
+            pump.join(DEADLINE)
+        return code
+
+    def kill(self) -> None:
+        """Kill the runner if it still runs, and release its pipes."""
+        if self.popen.poll() is None:
+            self.popen.kill()
+        self.close_input()
+        self.finish()
+
+    def __str__(self) -> str:
+        return f"stdout: {self.stdout!r}; stderr: {self.stderr!r}"
+
+
+def _start_pump(
+    stream: IO[str], lines: list[str], on_line: Callable[[str | None], None]
+) -> threading.Thread:
+    """Copy ``stream``'s lines into ``lines`` and ``on_line`` until it ends."""
+
+    def pump() -> None:
+        for line in stream:
+            lines.append(line.rstrip("\n"))
+            on_line(line)
+        on_line(Runner._END)
+        stream.close()
+
+    thread = threading.Thread(target=pump, name="pump", daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture
+def start() -> Iterator[Callable[..., Runner]]:
+    """``start(args, cwd=None)`` runs a runner; it is killed after the test."""
+    started: list[Runner] = []
+
+    def start_runner(args: list[str], cwd: Path | None = None) -> Runner:
+        started.append(Runner(args, cwd))
+        return started[-1]
+
+    yield start_runner
+    for runner in started:
+        runner.kill()
+
+
+def start_srunner(
+    start: Callable[..., Runner], *args: str, cwd: Path | None = None
+) -> tuple[Runner, int]:
+    """Start srunner on a free port; return it and the port, once it listens."""
+    server = start([*args, "--port", "0"], cwd)
+    port = int(server.wait_for_line(LISTENING).group(1))
+    return server, port
+
+
+@pytest.fixture
+def srunner(start: Callable[..., Runner]) -> tuple[Runner, int]:
+    """A running ``python runners/srunner.py --port 0``, and its port."""
+    return start_srunner(start, SRUNNER)
+
+
+def connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=DEADLINE)
+
+
+def exchange(conn: socket.socket, requests: bytes, replies: int) -> list[bytes]:
+    """Send ``requests``; read and return ``replies`` reply lines.
+
+    The socket's timeout bounds each wait for data.
+    """
+    conn.sendall(requests)
+    received = b""
+    while received.count(b"\n") < replies:
+        data = conn.recv(4096)
+        assert data, f"the server closed the connection after {received!r}"
+        received += data
+    return received.splitlines()
+
+
+def free_port() -> int:
+    """A port nobody listens on (free a moment ago; a tiny race is accepted)."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
+
+
+def stop(server: Runner, signum: int) -> int:
+    """Send ``signum`` to srunner; return its exit code once it has ended."""
+    server.popen.send_signal(signum)
+    return server.finish()
+
+
+# ----- srunner ---------------------------------------------------------------
+
+
+def test_srunner_serves_put_and_get(srunner: tuple[Runner, int]) -> None:
+    _, port = srunner
+    with connect(port) as conn:
+        replies = exchange(conn, b"Put:fruit:apple\nPut:fruit:pear\nGet:fruit\n", 2)
+    assert replies == [b"fruit:apple", b"fruit:pear"]
+
+
+@posix_signals
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_srunner_stops_on_signal_and_prints_counts(
+    srunner: tuple[Runner, int], signum: signal.Signals
+) -> None:
+    server, port = srunner
+    with connect(port) as conn:
+        # A reply proves the server has counted this client as active.
+        assert exchange(conn, b"Put:k:v\nGet:k\n", 1) == [b"k:v"]
+        assert stop(server, signum) == 0, f"srunner failed; {server}"
+        assert conn.recv(100) == b"", "srunner left the client connected"
+    assert f"{signum.name} received" in server.stdout[1], server
+    assert "Clients active at close: 1; dropped: 0." in server.stdout[2], server
+    assert not server.stderr, f"srunner complained while stopping; {server}"
+
+
+def test_srunner_reports_a_taken_port(start: Callable[..., Runner]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        server = start([SRUNNER, "--port", str(port)])
+        assert server.finish() == 1, f"srunner should exit 1; {server}"
+    assert len(server.stderr) == 1, f"expected a one-line message; {server}"
+    assert f"cannot listen on 127.0.0.1:{port}" in server.stderr[0], server
+    assert not server.stdout, server
+
+
+@posix_signals
+@pytest.mark.parametrize(
+    ("args", "where"),
+    [([SRUNNER], "tmp"), (["-m", "runners.srunner"], "repo")],
+    ids=["script-from-elsewhere", "module-from-repo"],
+)
+def test_srunner_starts_from_anywhere(
+    start: Callable[..., Runner], tmp_path: Path, args: list[str], where: str
+) -> None:
+    cwd = tmp_path if where == "tmp" else REPO_ROOT
+    server, port = start_srunner(start, *args, cwd=cwd)
+    with connect(port) as conn:
+        assert exchange(conn, b"Put:a:b\nGet:a\n", 1) == [b"a:b"]
+    assert stop(server, signal.SIGINT) == 0, server
+
+
+# ----- crunner ---------------------------------------------------------------
+
+
+def run_crunner(start: Callable[..., Runner], port: int, script: str) -> Runner:
+    """Run crunner with ``script`` piped in; return it once it has exited."""
+    client = start([CRUNNER, "--port", str(port)])
+    client.send(script)
+    client.close_input()
+    client.finish()
+    return client
+
+
+def test_crunner_piped_prints_every_reply(
+    srunner: tuple[Runner, int], start: Callable[..., Runner]
+) -> None:
+    _, port = srunner
+    script = "Put:a:1\nPut:a:2\nGet:a\nGet:absent\nUpdate:a:1:3\nGet:a\n"
+    many = 200  # 400 replies: fewer than the server's outbox holds
+    client = run_crunner(start, port, script + "Get:a\n" * many)
+    assert client.popen.returncode == 0, client
+    expected = ["a:1", "a:2", "a:2", "a:3"] + ["a:2", "a:3"] * many
+    assert client.stdout == expected, f"{len(client.stdout)} lines; {client}"
+
+
+def test_crunner_help_shows_the_commands(
+    srunner: tuple[Runner, int], start: Callable[..., Runner]
+) -> None:
+    _, port = srunner
+    client = run_crunner(start, port, "help\n")
+    assert client.popen.returncode == 0, client
+    shown = "\n".join(client.stdout)
+    for command in COMMANDS:
+        assert command in shown, f"help does not mention {command}; {client}"
+
+
+def test_crunner_without_a_server(start: Callable[..., Runner]) -> None:
+    port = free_port()
+    client = run_crunner(start, port, "Get:a\n")
+    assert client.popen.returncode == 1, client
+    assert len(client.stderr) == 1, f"expected a one-line message; {client}"
+    assert f"cannot connect to 127.0.0.1:{port}" in client.stderr[0], client
+
+
+@posix_signals
+def test_crunner_notices_the_server_going_away(
+    srunner: tuple[Runner, int], start: Callable[..., Runner]
+) -> None:
+    server, port = srunner
+    client = start([CRUNNER, "--port", str(port)])
+    client.send("Put:a:1\nGet:a\n")
+    client.wait_for_line("^a:1$")
+    assert stop(server, signal.SIGTERM) == 0, server
+    # Its stdin is still open: crunner must notice the server left by itself.
+    assert client.finish() == 1, f"crunner should exit 1; {client}"
+    assert "lost the connection" in "\n".join(client.stderr), client
