@@ -86,6 +86,16 @@ class RepliesToEveryone(KeyValueServer):
                 super()._reply(other, reply)
 
 
+class ReaderCrashes(KeyValueServer):
+    """A reader thread dies of an exception on its client's 50th request."""
+
+    def _submit(self, client: _Client, requests: list[Request]) -> None:
+        client.requests_seen = getattr(client, "requests_seen", 0) + len(requests)
+        if client.requests_seen >= 50:
+            raise RuntimeError("bug in the reader")
+        super()._submit(client, requests)
+
+
 # Which suite must catch each mutant, and a phrase its failure message holds.
 CAUGHT_BY = {
     "UnboundedOutbox": ("test_slow_client.py", "none were dropped"),
@@ -95,4 +105,5 @@ CAUGHT_BY = {
     "NeverCountsDrops": ("test_count.py", "count_dropped() =="),
     "StoresTerminator": ("test_basic.py", "keep the '\\n'"),
     "RepliesToEveryone": ("test_basic.py", "another client's Get"),
+    "ReaderCrashes": ("test_basic.py", "RuntimeError: bug in the reader"),
 }

@@ -35,7 +35,7 @@ from partA.kvstore import InMemoryKVStore, KVStore
 REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
 """Seconds to wait for a reply the server owes: only a stuck server needs it."""
 
-CALL_TIMEOUT = 10.0
+CALL_TIMEOUT = float(os.environ.get("KV_CALL_TIMEOUT", "10"))
 """Seconds that ``start``, ``close`` and the counts may take to return."""
 
 DEFAULT_SERVER = "partA.server:KeyValueServer"

@@ -250,10 +250,13 @@ class KeyValueServer:
         if self._listener is not None or self._closed:
             raise RuntimeError("a server can be started only once")
         self._listener = socket.create_server((host, port), backlog=LISTEN_BACKLOG)
+        # Not daemons (whatever thread calls start): close() joins them all.
         self._coordinator = threading.Thread(
-            target=self._coordinate, name="coordinator"
+            target=self._coordinate, name="coordinator", daemon=False
         )
-        self._accept_thread = threading.Thread(target=self._accept, name="accept")
+        self._accept_thread = threading.Thread(
+            target=self._accept, name="accept", daemon=False
+        )
         self._coordinator.start()
         self._accept_thread.start()
         return self._listener.getsockname()[1]
@@ -352,10 +355,10 @@ class KeyValueServer:
     def _admit(self, client: _Client) -> None:
         client.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.reader = threading.Thread(
-            target=self._read, args=(client,), name=f"reader-{client.id}"
+            target=self._read, args=(client,), name=f"reader-{client.id}", daemon=False
         )
         client.writer = threading.Thread(
-            target=self._write, args=(client,), name=f"writer-{client.id}"
+            target=self._write, args=(client,), name=f"writer-{client.id}", daemon=False
         )
         self._inbox.put((JOINED, client, None))  # before any of its requests
         client.reader.start()
