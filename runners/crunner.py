@@ -194,6 +194,9 @@ class TerminalConsole:
         except EOFError:
             print()  # leave the prompt's line
             return None
+        except KeyboardInterrupt:
+            print()  # the same; the caller handles the interrupt
+            raise
         finally:
             self.prompting.clear()
 
