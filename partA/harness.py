@@ -25,7 +25,7 @@ import socket
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -72,11 +72,11 @@ class CheckedStore(KVStore):
         self._store = InMemoryKVStore()
         self._inside: tuple[str, str] | None = None  # (thread name, method)
         self.races: list[str] = []
-        self.callers: set[str] = set()
 
-    def _enter(self, method: str) -> None:
+    @contextlib.contextmanager
+    def _using(self, method: str) -> Iterator[None]:
+        """Mark the store busy with ``method`` while the body runs."""
         me = threading.current_thread().name
-        self.callers.add(me)
         other = self._inside
         if other is not None and len(self.races) < 5:
             self.races.append(
@@ -85,37 +85,26 @@ class CheckedStore(KVStore):
             )
         self._inside = (me, method)
         time.sleep(0)  # let another thread run now, if one is ready to
-
-    def _leave(self) -> None:
-        self._inside = None
+        try:
+            yield
+        finally:
+            self._inside = None
 
     def put(self, key: str, value: bytes) -> None:
-        self._enter("put")
-        try:
+        with self._using("put"):
             self._store.put(key, value)
-        finally:
-            self._leave()
 
     def get(self, key: str) -> list[bytes]:
-        self._enter("get")
-        try:
+        with self._using("get"):
             return self._store.get(key)
-        finally:
-            self._leave()
 
     def delete(self, key: str) -> None:
-        self._enter("delete")
-        try:
+        with self._using("delete"):
             self._store.delete(key)
-        finally:
-            self._leave()
 
     def update(self, key: str, old: bytes, new: bytes) -> None:
-        self._enter("update")
-        try:
+        with self._using("update"):
             self._store.update(key, old, new)
-        finally:
-            self._leave()
 
     def dump(self) -> dict[str, list[bytes]]:
         return self._store.dump()
