@@ -218,6 +218,15 @@ def test_srunner_stops_on_signal_and_prints_counts(
     assert not server.stderr, f"srunner complained while stopping; {server}"
 
 
+def test_srunner_logs_the_bad_input_it_skips(srunner: tuple[Runner, int]) -> None:
+    server, port = srunner
+    with connect(port) as conn:
+        # The reader logs the bad line before it passes the Get on.
+        assert exchange(conn, b"Bogus:line\nPut:a:b\nGet:a\n", 1) == [b"a:b"]
+    server.kill()
+    assert "Bogus" in "\n".join(server.stderr), f"no warning logged; {server}"
+
+
 def test_srunner_reports_a_taken_port(start: Callable[..., Runner]) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
