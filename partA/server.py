@@ -104,7 +104,7 @@ class BadRequest(ValueError):
 
 
 class Request(NamedTuple):
-    """One parsed request line. ``old``/``new`` are used by ``Update`` only."""
+    """One parsed request line; fields a request does not have stay empty."""
 
     op: str  # "Put", "Get", "Delete" or "Update"
     key: str
@@ -113,7 +113,9 @@ class Request(NamedTuple):
 
 
 def parse_request(line: bytes) -> Request:
-    """Parse one request line, without its terminator.
+    """Parse one request line, given without its terminator.
+
+    A helper you may use (or not): the tests only talk to the server.
 
     Raises:
         BadRequest: the line is not one of the four requests of the protocol.
