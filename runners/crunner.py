@@ -10,8 +10,10 @@ Theory of operation
 Two threads share one socket. The main thread reads lines from stdin and
 sends them; the ``replies`` thread reads the socket and prints each reply
 line as it comes. They never wait for each other, so a reply is shown even
-while you are typing, and a burst of replies cannot fill the server's outbox
-for this client (which would make the server drop some).
+while you are typing, and replies are taken as fast as the server sends them.
+Even so, the server keeps at most ``MAX_OUTBOX`` (500) replies waiting for
+one client and drops the rest (the classic slow-client rule): a script that
+sends more than 500 Gets' worth of replies in one burst gets fewer back.
 
 The protocol has no "end of replies" marker. So the client ends the way the
 server can understand: it shuts down the sending half of the socket, which
