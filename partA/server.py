@@ -50,7 +50,8 @@ Bad input never stops the server nor disturbs another client. The classic
 protocol has no error reply, so a bad line gets no reply; it is logged as a
 warning (logger ``partA.server``) and skipped, and the connection goes on:
 
-* an unknown command, a wrong number of fields, or an empty key;
+* an unknown command, a wrong number of fields, or an empty key (an empty
+  line is skipped too, without a warning);
 * a key that is not valid UTF-8 (keys are ``str`` in the store; values are
   stored as the bytes that were sent);
 * a line longer than ``MAX_LINE`` bytes: it is skipped whole, up to and
@@ -326,17 +327,17 @@ class KeyValueServer:
     def _wake_accept(self) -> None:
         """Connect to ourselves once, so that ``accept()`` returns.
 
-        Closing or shutting down a listening socket does not wake ``accept``
-        on every system; a connection does.
+        Closing a listening socket does not wake ``accept`` on every system;
+        a connection does. Should connecting fail, shutting the listener down
+        still wakes it on Linux.
         """
         host, port = self._listener.getsockname()[:2]
         if host in ("0.0.0.0", "::"):
             host = "127.0.0.1" if host == "0.0.0.0" else "::1"
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection((host, port), timeout=1.0),
-        ):
-            pass
+        try:
+            socket.create_connection((host, port), timeout=1.0).close()
+        except OSError:
+            _shutdown(self._listener)
 
     # ----- the accept thread ---------------------------------------------------
 
@@ -344,10 +345,11 @@ class KeyValueServer:
         for client_id in itertools.count(1):
             try:
                 conn, _ = self._listener.accept()
-            except OSError as error:  # out of file descriptors, for example
-                log.warning("accept failed: %s", error)
-                if self._closing.wait(0.1):
-                    return
+            except OSError as error:
+                if self._closing.is_set():
+                    return  # close() shut the listener down to wake us
+                log.warning("accept failed: %s", error)  # out of descriptors?
+                self._closing.wait(0.1)  # do not spin while it lasts
                 continue
             if self._closing.is_set():
                 conn.close()  # our own wake-up call, or a client that came late
@@ -387,6 +389,8 @@ class KeyValueServer:
     def _parse_all(self, client: _Client, lines: list[bytes]) -> list[Request]:
         requests = []
         for line in lines:
+            if not line:
+                continue  # an empty line is no request; skip it quietly
             try:
                 requests.append(parse_request(line))
             except BadRequest as error:
