@@ -39,14 +39,19 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
+
+# Run as a script, Python puts runners/ on sys.path, not the folder above it;
+# this line makes ``import runners`` work from any directory.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runners.cli import add_address_options
 
 try:  # line editing and history, where the platform has them
     import readline
 except ImportError:  # Windows, or a Python built without it
     readline = None
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9999
 CONNECT_TIMEOUT = 5.0  # seconds
 PROMPT = "kv> "
 
@@ -78,19 +83,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="crunner", description="Talk to the partA key-value server."
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="default: %(default)s")
-    parser.add_argument(
-        "--port", type=port_number, default=DEFAULT_PORT, help="default: %(default)s"
-    )
+    add_address_options(parser, port_help="default: %(default)s")
     return parser.parse_args(argv)
-
-
-def port_number(text: str) -> int:
-    """Parse a TCP port number; argparse turns the ValueError into a message."""
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise ValueError(text)
-    return port
 
 
 def fail(message: str) -> int:

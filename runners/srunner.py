@@ -41,9 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from partA.kvstore import InMemoryKVStore, KVStore
 from partA.server import KeyValueServer
+from runners.cli import add_address_options
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9999
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 WINDOWS_WAKE_SECONDS = 0.5  # see wait_for_stop_signal
 
@@ -52,22 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="srunner", description="Run the partA key-value server until Ctrl-C."
     )
-    parser.add_argument("--host", default=DEFAULT_HOST, help="default: %(default)s")
-    parser.add_argument(
-        "--port",
-        type=port_number,
-        default=DEFAULT_PORT,
-        help="0 picks a free port; default: %(default)s",
-    )
+    add_address_options(parser, port_help="0 picks a free port; default: %(default)s")
     return parser.parse_args(argv)
-
-
-def port_number(text: str) -> int:
-    """Parse a TCP port number; argparse turns the ValueError into a message."""
-    port = int(text)
-    if not 0 <= port <= 65535:
-        raise ValueError(text)
-    return port
 
 
 def make_store(args: argparse.Namespace) -> KVStore:
