@@ -95,16 +95,6 @@ def squarer() -> Iterator[Squarer]:
     returns_within(PROMPT, squarer.close, "close() at the end of the test")
 
 
-def test_basic_correctness(squarer: Squarer, inputs: queue.Queue[int]) -> None:
-    """2 goes in, 4 comes out."""
-    squares = squarer.initialize(inputs)
-    inputs.put(2)
-    assert receive(squares) == 4
-
-
-# Your tests go here.
-
-
 # BEGIN SOLUTION
 # The reference tests: one for each promise of the contract.
 
@@ -201,3 +191,13 @@ def test_close_twice(squarer: Squarer, inputs: queue.Queue[int]) -> None:
 
 
 # END SOLUTION
+
+
+def test_basic_correctness(squarer: Squarer, inputs: queue.Queue[int]) -> None:
+    """2 goes in, 4 comes out."""
+    squares = squarer.initialize(inputs)
+    inputs.put(2)
+    assert receive(squares) == 4
+
+
+# Your tests go here.

@@ -1,0 +1,24 @@
+"""``python -m grading VERB``: the instructor's tools (DESIGN.md, "grading/").
+
+Each verb lives in a module of its own, which adds itself to the parser
+with ``register(verbs)`` and handles its arguments with ``args.handler``.
+"""
+
+import argparse
+import sys
+
+from grading import squarer_tests
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m grading", description="The P0 kit's instructor tools."
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    squarer_tests.register(verbs)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

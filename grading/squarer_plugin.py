@@ -1,0 +1,85 @@
+"""A pytest plugin for one run of a student's squarer tests, in its own process.
+
+squarer_tests.py starts ``python -m pytest -p grading.squarer_plugin`` on a
+copy of the student's test file. This plugin, configured by environment:
+
+- SQUARER_UNDER_TEST names the module whose ``Squarer`` the tests get: it
+  becomes ``partB.squarer``, so the student's ``from partB.squarer import
+  Squarer`` imports a wheat or a chaff, and their file stays untouched;
+- SQUARER_EVENTS is a file to which it appends one JSON line per event
+  (test started, test phase reported, collection error, session finished),
+  flushed at once, so the parent knows how far a run got even if the
+  process dies, is killed, or calls ``os._exit``;
+- SQUARER_CPU_SECONDS caps the process's CPU time, and SQUARER_MAX_BYTES the
+  size of any file it writes (an endless print fills one).
+"""
+
+import importlib
+import json
+import os
+import resource
+import sys
+from typing import Any
+
+import pytest
+
+
+def _limit(which: int, variable: str) -> None:
+    if variable in os.environ:
+        limit = int(os.environ[variable])
+        resource.setrlimit(which, (limit, limit))
+
+
+def _swap_in(module_name: str) -> None:
+    """Make ``partB.squarer`` (and ``import partB.squarer``) be ``module_name``."""
+    chosen = importlib.import_module(module_name)  # imports the reference too
+    package = importlib.import_module("partB")
+    sys.modules["partB.squarer"] = chosen
+    package.squarer = chosen
+
+
+def _record(**event: Any) -> None:
+    with open(os.environ["SQUARER_EVENTS"], "a", encoding="utf-8") as events:
+        events.write(json.dumps(event) + "\n")
+
+
+def _message(report: pytest.CollectReport | pytest.TestReport) -> str:
+    """What went wrong, as the student would see it first: the error's own words."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return crash.message
+    return report.longreprtext
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _limit(resource.RLIMIT_CPU, "SQUARER_CPU_SECONDS")
+    _limit(resource.RLIMIT_FSIZE, "SQUARER_MAX_BYTES")
+    _swap_in(os.environ["SQUARER_UNDER_TEST"])
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed:
+        _record(event="collect-error", test=report.nodeid, message=_message(report))
+
+
+def pytest_runtest_logstart(nodeid: str) -> None:
+    _record(event="start", test=nodeid)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.failed or report.when == "call":
+        _record(
+            event="report",
+            test=report.nodeid,
+            when=report.when,
+            outcome=report.outcome,
+            message=_message(report) if report.failed else "",
+        )
+
+
+def pytest_runtest_logfinish(nodeid: str) -> None:
+    _record(event="end", test=nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _record(event="finished", exitstatus=int(exitstatus))

@@ -1,0 +1,457 @@
+"""Judge a student's squarer tests against wheats and chaffs.
+
+``python -m grading squarer-tests PATH`` runs the tests in PATH (a student's
+``partB/test_squarer.py``) and says whether they are valid and which bugs
+they catch. ``run_squarer_tests(PATH)`` returns the same verdict as data.
+
+Theory of operation
+-------------------
+A test file is *valid* when every test passes on every run against every
+wheat (a correct squarer, grading/squarers/wheat_*.py). A chaff (a squarer
+with one bug, grading/squarers/chaff_*.py) is *caught* when some valid test
+fails on it, on every run.
+
+Every run is a fresh ``python -m pytest`` process on a fresh copy of the
+file, in which the plugin grading/squarer_plugin.py makes ``partB.squarer``
+the implementation under test. Runs go in two rounds on a small pool of
+threads, each of which only waits for its process: first the wheats, which
+decide which tests are valid; then the chaffs, against the valid tests only
+and stopping at the first failure (one is enough to catch a chaff).
+
+Nothing a test file does can hang or crash the runner: pytest-timeout fails
+a test that runs too long, a wall-clock limit kills the whole process group
+of a run that still does not end, and the child caps its own CPU time and
+file sizes. The plugin writes what happens as it happens, so a run that is
+killed, crashes or calls ``os._exit`` still tells which test was running.
+"""
+
+import argparse
+import contextlib
+import dataclasses
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from grading import squarers
+from grading.squarers import Implementation
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+FILE_NAME = "test_squarer.py"  # what the copy is called in each run's folder
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long and how much one run may take."""
+
+    test_seconds: float = 15.0  # one test (pytest-timeout)
+    run_seconds: float = 90.0  # the whole run, then its processes are killed
+    cpu_seconds: int = 60
+    max_bytes: int = 20_000_000  # the largest file the run may write
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One thing that went wrong in a run, in words a student understands."""
+
+    test: str  # the test's name, or "" when the file as a whole failed
+    message: str
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of the student's tests against one squarer."""
+
+    squarer: str
+    number: int  # 1, 2, ...
+    tests: tuple[str, ...]  # the tests that started, in order
+    failures: tuple[Failure, ...]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class Result:
+    """All the runs against one wheat or chaff."""
+
+    squarer: Implementation
+    runs: tuple[Run, ...]
+
+    @property
+    def failed_runs(self) -> int:
+        return sum(not run.passed for run in self.runs)
+
+    @property
+    def caught(self) -> bool:
+        """For a chaff: some test failed on every run."""
+        return bool(self.runs) and self.failed_runs == len(self.runs)
+
+    @property
+    def caught_by(self) -> tuple[str, ...]:
+        """The tests that failed, in any run."""
+        names = (f.test for run in self.runs for f in run.failures if f.test)
+        return tuple(dict.fromkeys(names))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a test file is valid, and which chaffs it catches."""
+
+    path: str
+    tests: tuple[str, ...]  # every test that ran against a wheat
+    wheats: tuple[Result, ...]
+    chaffs: tuple[Result, ...]  # empty when no test was valid
+    seconds: float
+
+    @property
+    def valid(self) -> bool:
+        return all(result.failed_runs == 0 for result in self.wheats)
+
+    @property
+    def invalid_tests(self) -> dict[str, tuple[Run, Failure]]:
+        """Each test that failed on a wheat (or "" for the whole file): where, how."""
+        found: dict[str, tuple[Run, Failure]] = {}
+        for result in self.wheats:
+            for run in result.runs:
+                for failure in run.failures:
+                    found.setdefault(failure.test, (run, failure))
+        return found
+
+    @property
+    def caught(self) -> int:
+        return sum(result.caught for result in self.chaffs)
+
+
+def run_squarer_tests(
+    path: str | Path,
+    *,
+    wheats: Sequence[Implementation] | None = None,
+    chaffs: Sequence[Implementation] | None = None,
+    wheat_runs: int | None = None,
+    chaff_runs: int = 2,
+    jobs: int = 4,
+    limits: Limits | None = None,
+) -> Verdict:
+    """Run the tests in ``path`` against the wheats, then the chaffs.
+
+    ``wheats`` and ``chaffs`` default to all of grading/squarers; each wheat
+    gets its own ``runs`` unless ``wheat_runs`` says otherwise.
+    """
+    started = time.monotonic()
+    limits = limits or Limits()
+    source = Path(path).read_bytes()  # read once: later edits change nothing
+    wheats = squarers.wheats() if wheats is None else wheats
+    chaffs = squarers.chaffs() if chaffs is None else chaffs
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        submit = functools.partial(_submit, pool, source, limits)
+        by_length = sorted(wheats, key=lambda wheat: -(wheat_runs or wheat.runs))
+        wheat_runs_ = {w: submit(w, wheat_runs or w.runs) for w in by_length}
+        # The chaffs start at once too, on the guess that every test is valid;
+        # a chaff caught by a test that turns out invalid is run again.
+        chaff_runs_ = {c: submit(c, chaff_runs, first=True) for c in chaffs}
+        wheat_results = _collect(wheat_runs_)
+        tests = tuple(dict.fromkeys(t for r in wheat_results for t in _tests_of(r)))
+        invalid = {f.test for r in wheat_results for f in _failures_of(r)}
+        if "" in invalid or (tests and set(tests) <= invalid):  # nothing valid
+            pool.shutdown(cancel_futures=True)
+            chaff_results: tuple[Result, ...] = ()
+        else:
+            chaff_results = _collect(chaff_runs_)
+            again = [r.squarer for r in chaff_results if set(r.caught_by) & invalid]
+            redo = {c: submit(c, chaff_runs, invalid, first=True) for c in again}
+            chaff_results = _replace(chaff_results, _collect(redo))
+    return Verdict(
+        str(path), tests, wheat_results, chaff_results, time.monotonic() - started
+    )
+
+
+def _submit(
+    pool: ThreadPoolExecutor,
+    source: bytes,
+    limits: Limits,
+    squarer: Implementation,
+    runs: int,
+    deselect: Iterable[str] = (),
+    *,
+    first: bool = False,
+) -> list[Future[Run]]:
+    """Queue ``runs`` runs against ``squarer``, without the tests in ``deselect``.
+
+    ``first``: stop each run at its first failure (enough to catch a chaff).
+    """
+    return [
+        pool.submit(_run_once, source, squarer, n, limits, sorted(deselect), first)
+        for n in range(1, runs + 1)
+    ]
+
+
+def _collect(futures: dict[Implementation, list[Future[Run]]]) -> tuple[Result, ...]:
+    return tuple(
+        Result(squarer, tuple(future.result() for future in runs))
+        for squarer, runs in futures.items()
+    )
+
+
+def _replace(
+    results: tuple[Result, ...], new: tuple[Result, ...]
+) -> tuple[Result, ...]:
+    newer = {result.squarer: result for result in new}
+    return tuple(newer.get(result.squarer, result) for result in results)
+
+
+def _tests_of(result: Result) -> Iterable[str]:
+    return (test for run in result.runs for test in run.tests)
+
+
+def _failures_of(result: Result) -> Iterable[Failure]:
+    return (failure for run in result.runs for failure in run.failures)
+
+
+def _run_once(
+    source: bytes,
+    squarer: Implementation,
+    number: int,
+    limits: Limits,
+    deselect: Sequence[str],
+    first: bool,
+) -> Run:
+    """One fresh pytest process on a fresh copy of the tests."""
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="squarer-run-") as folder:
+        work = Path(folder)
+        (work / FILE_NAME).write_bytes(source)
+        (work / "pytest.ini").write_text("[pytest]\n")  # and no other config
+        events = work / "events.jsonl"
+        command = _pytest_command(limits, deselect, first)
+        environment = _environment(squarer, number, events, limits)
+        with open(work / "output.txt", "wb") as output:
+            returncode = _run_contained(command, work, environment, output, limits)
+        tail = (work / "output.txt").read_bytes()[-1500:].decode(errors="replace")
+        tests, failures = _read_events(events, returncode, limits, tail)
+    return Run(squarer.name, number, tests, failures, time.monotonic() - started)
+
+
+def _pytest_command(limits: Limits, deselect: Sequence[str], first: bool) -> list[str]:
+    command = [sys.executable, "-m", "pytest", FILE_NAME, "-q", "--no-header"]
+    command += ["-p", "pytest_timeout", "-p", "grading.squarer_plugin"]
+    command += ["-p", "no:cacheprovider", "--timeout", str(limits.test_seconds)]
+    command += ["-W", "error::pytest.PytestUnhandledThreadExceptionWarning"]
+    command += [f"--deselect={FILE_NAME}::{test}" for test in deselect]
+    return command + (["-x"] if first else [])
+
+
+def _environment(
+    squarer: Implementation, number: int, events: Path, limits: Limits
+) -> dict[str, str]:
+    environment = dict(os.environ)
+    environment.pop("PYTEST_ADDOPTS", None)
+    paths = [str(KIT_ROOT), environment.get("PYTHONPATH", "")]
+    return environment | {
+        "PYTHONPATH": os.pathsep.join(p for p in paths if p),
+        "PYTHONDONTWRITEBYTECODE": "1",  # leave the kit's folders as they are
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",  # only the plugins we name
+        "SQUARER_UNDER_TEST": squarer.module,
+        "SQUARER_SEED": str(number - 1),
+        "SQUARER_EVENTS": str(events),
+        "SQUARER_CPU_SECONDS": str(limits.cpu_seconds),
+        "SQUARER_MAX_BYTES": str(limits.max_bytes),
+    }
+
+
+def _run_contained(
+    command: list[str], cwd: Path, environment: dict[str, str], output, limits: Limits
+) -> int | None:
+    """Run ``command`` in a process group of its own; None if it was killed late.
+
+    Whatever happens, no process of the group outlives this call.
+    """
+    child = subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        returncode: int | None = child.wait(timeout=limits.run_seconds)
+    except subprocess.TimeoutExpired:
+        returncode = None
+    _kill_group(child.pid)
+    child.wait()
+    return returncode
+
+
+def _kill_group(group: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # all of them ended already
+        os.killpg(group, signal.SIGKILL)
+
+
+def _read_events(
+    events: Path, returncode: int | None, limits: Limits, tail: str
+) -> tuple[tuple[str, ...], tuple[Failure, ...]]:
+    """The tests that started and what went wrong, from the plugin's events."""
+    lines = events.read_text().splitlines() if events.exists() else []
+    records = [json.loads(line) for line in lines if line.endswith("}")]
+    tests, failures, running = [], [], ""
+    finished: int | None = None
+    for record in records:
+        test = record.get("test", "").removeprefix(f"{FILE_NAME}::")
+        if record["event"] == "start":
+            tests.append(test)
+            running = test
+        elif record["event"] == "end":
+            running = ""
+        elif record["event"] == "collect-error":
+            message = f"your test file could not be loaded: {record['message']}"
+            failures.append(Failure("", message))
+        elif record["event"] == "report" and record["outcome"] == "failed":
+            failures.append(Failure(test, _phase(record) + record["message"]))
+        elif record["event"] == "finished":
+            finished = record["exitstatus"]
+    ending = _abnormal_end(returncode, finished, running, limits, tail, failures)
+    return tuple(tests), tuple(failures + ending)
+
+
+def _phase(record: dict) -> str:
+    return "" if record["when"] == "call" else f"(in {record['when']}) "
+
+
+def _abnormal_end(
+    returncode: int | None,
+    finished: int | None,
+    running: str,
+    limits: Limits,
+    tail: str,
+    failures: list[Failure],
+) -> list[Failure]:
+    """A Failure for a run that did not end as pytest runs end, if it did not."""
+    if returncode is None:
+        where = "after its tests finished" if finished is not None else "while it ran"
+        message = (
+            f"the run was stopped {where}: it took longer than "
+            f"{limits.run_seconds:g} s (a test that never ends, or a thread "
+            f"your tests started that never ends?)"
+        )
+        return [Failure(running, message)]
+    if finished is None:
+        how = _how_it_ended(returncode)
+        message = (
+            f"the test process {how} before pytest finished: a test must not "
+            f"end the process (os._exit, a signal, or a limit of "
+            f"{limits.cpu_seconds} s of CPU or {limits.max_bytes} bytes of output)"
+        )
+        return [Failure(running, message)]
+    if finished in (0, 5) or failures:  # 5: no tests, which is no failure
+        return []
+    return [Failure("", f"pytest ended with status {finished}:\n{tail}")]
+
+
+def _how_it_ended(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by {signal.Signals(-returncode).name}"
+    return f"exited with code {returncode}"
+
+
+# The command line.
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    """Add the ``squarer-tests`` verb to ``python -m grading``."""
+    parser = verbs.add_parser(
+        "squarer-tests",
+        help="judge a student's squarer tests against wheats and chaffs",
+        description=__doc__.split("\n\n")[1],
+    )
+    parser.add_argument("path", type=Path, help="the test file, e.g. test_squarer.py")
+    parser.add_argument("--hints", action="store_true", help="show missed bugs' hints")
+    parser.add_argument("--names", action="store_true", help="name the chaffs")
+    parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    parser.add_argument("--wheat-runs", type=int, help="runs per wheat (default: own)")
+    parser.add_argument("--chaff-runs", type=int, default=2, help="default: 2")
+    parser.add_argument("-j", "--jobs", type=int, default=4, help="runs at once")
+    parser.set_defaults(handler=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run the verb; exit status 0 if the tests are valid, 1 if not."""
+    if not args.path.is_file():
+        print(f"no such file: {args.path}", file=sys.stderr)
+        return 2
+    verdict = run_squarer_tests(
+        args.path,
+        wheat_runs=args.wheat_runs,
+        chaff_runs=args.chaff_runs,
+        jobs=args.jobs,
+    )
+    if args.json:
+        print(json.dumps(dataclasses.asdict(verdict), indent=2))
+    else:
+        print(describe(verdict, hints=args.hints, names=args.names))
+    return 0 if verdict.valid else 1
+
+
+def describe(verdict: Verdict, *, hints: bool = False, names: bool = False) -> str:
+    """The verdict in words, for the student (``names``: for the instructor)."""
+    lines = [f"Squarer tests in {verdict.path}: {len(verdict.tests)} tests", ""]
+    lines += _describe_validity(verdict)
+    lines += [""] + _describe_chaffs(verdict, hints=hints, names=names)
+    lines += ["", f"({verdict.seconds:.1f} s)"]
+    return "\n".join(lines)
+
+
+def _describe_validity(verdict: Verdict) -> list[str]:
+    runs = sum(len(result.runs) for result in verdict.wheats)
+    if verdict.valid:
+        return [
+            f"VALID: every test passed on every correct squarer "
+            f"({len(verdict.wheats)} squarers, {runs} runs)."
+        ]
+    lines = [
+        "NOT VALID: your tests fail on a correct squarer, so they are wrong,",
+        "whatever bugs they catch. A correct squarer may be slow at any step and",
+        "may differ in anything the contract does not promise.",
+    ]
+    for test, (run, failure) in verdict.invalid_tests.items():
+        result = next(r for r in verdict.wheats if r.squarer.name == run.squarer)
+        where = f"{test} failed" if test else "The file failed"
+        lines.append(
+            f"  {where} on the correct squarer '{run.squarer}' "
+            f"(run {run.number} of {len(result.runs)}; {result.squarer.about}):"
+        )
+        lines += [f"      {line}" for line in failure.message.splitlines()[:12]]
+    return lines
+
+
+def _describe_chaffs(verdict: Verdict, *, hints: bool, names: bool) -> list[str]:
+    if not verdict.chaffs:
+        return ["Bugs caught: none checked, since no test is valid."]
+    lines = [f"Bugs caught: {verdict.caught} of {len(verdict.chaffs)}"]
+    if not verdict.valid:
+        lines[0] += " by your valid tests (not counted until every test is valid)"
+    for number, result in enumerate(verdict.chaffs, start=1):
+        label = f"bug {number:2}" + (f" ({result.squarer.name})" if names else "")
+        if result.caught:
+            lines.append(f"  {label}  caught by {', '.join(result.caught_by)}")
+        elif result.failed_runs:
+            lines.append(
+                f"  {label}  MISSED: caught in {result.failed_runs} of "
+                f"{len(result.runs)} runs only; a test must catch it every time"
+            )
+        else:
+            lines.append(f"  {label}  MISSED")
+        if hints and not result.caught:
+            lines.append(f"           hint: {result.squarer.hint}")
+    return lines

@@ -1,0 +1,53 @@
+"""The squarers that grade students' tests: wheats (correct) and chaffs (buggy).
+
+Instructor-only: never shipped to students. Each module here defines a
+``Squarer`` with the reference's public API. Its name says what it is:
+
+- ``wheat_*.py``: a correct squarer, which every valid test passes on every
+  run. It sets ``RUNS``, how many times a student's tests run against it.
+- ``chaff_*.py``: the reference with one plausible bug. It sets ``HINT``, a
+  line an instructor may reveal to students who miss it.
+
+Adding a file adds a wheat or a chaff: ``implementations()`` finds them all.
+"""
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """One squarer to run students' tests against."""
+
+    name: str  # the module's name without its prefix, e.g. "doubler"
+    module: str  # the importable module, e.g. "grading.squarers.chaff_doubler"
+    runs: int  # wheats: how many runs a student's tests get; chaffs: 0
+    hint: str  # chaffs: one line an instructor may reveal; wheats: ""
+    about: str  # the first line of its docstring, after "Wheat: " or "Chaff: "
+
+
+def implementations(prefix: str) -> list[Implementation]:
+    """Every squarer whose module name starts with ``prefix`` ("wheat_" or "chaff_")."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name.startswith(prefix):
+            module = importlib.import_module(f"{__name__}.{info.name}")
+            found.append(
+                Implementation(
+                    name=info.name.removeprefix(prefix),
+                    module=module.__name__,
+                    runs=getattr(module, "RUNS", 0),
+                    hint=getattr(module, "HINT", ""),
+                    about=module.__doc__.splitlines()[0].partition(": ")[2],
+                )
+            )
+    return found
+
+
+def wheats() -> list[Implementation]:
+    return implementations("wheat_")
+
+
+def chaffs() -> list[Implementation]:
+    return implementations("chaff_")
