@@ -19,6 +19,8 @@ import json
 import os
 import resource
 import sys
+import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,11 +46,21 @@ def _record(**event: Any) -> None:
 
 
 def _message(report: pytest.CollectReport | pytest.TestReport) -> str:
-    """What went wrong, as the student would see it first: the error's own words."""
-    crash = getattr(report.longrepr, "reprcrash", None)
-    if crash is not None:
-        return crash.message
-    return report.longreprtext
+    """What went wrong, as pytest's "E" lines say it, and at which line."""
+    lines = report.longreprtext.splitlines()
+    errors = [line[1:] for line in lines if line.startswith("E ")] or lines[-10:]
+    return "\n".join([textwrap.dedent("\n".join(errors)), *_where(report)])
+
+
+def _where(report: pytest.CollectReport | pytest.TestReport) -> list[str]:
+    """The line of the test file where a test failed, if the traceback has one."""
+    traceback = getattr(report.longrepr, "reprtraceback", None)
+    for entry in reversed(getattr(traceback, "reprentries", [])):
+        place = getattr(entry, "reprfileloc", None)
+        if place is not None and Path(place.path).name == Path(report.fspath).name:
+            code = [line[1:].strip() for line in entry.lines if line.startswith(">")]
+            return [f"at line {place.lineno}: {' '.join(code)}"]
+    return []
 
 
 def pytest_configure(config: pytest.Config) -> None:

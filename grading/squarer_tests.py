@@ -52,7 +52,7 @@ FILE_NAME = "test_squarer.py"  # what the copy is called in each run's folder
 class Limits:
     """How long and how much one run may take."""
 
-    test_seconds: float = 15.0  # one test (pytest-timeout)
+    test_seconds: float = 10.0  # one test (pytest-timeout)
     run_seconds: float = 90.0  # the whole run, then its processes are killed
     cpu_seconds: int = 60
     max_bytes: int = 20_000_000  # the largest file the run may write
@@ -239,6 +239,9 @@ def _run_once(
             returncode = _run_contained(command, work, environment, output, limits)
         tail = (work / "output.txt").read_bytes()[-1500:].decode(errors="replace")
         tests, failures = _read_events(events, returncode, limits, tail)
+    failures = tuple(  # the student knows their file, not our folder
+        Failure(f.test, f.message.replace(f"{folder}{os.sep}", "")) for f in failures
+    )
     return Run(squarer.name, number, tests, failures, time.monotonic() - started)
 
 
@@ -315,7 +318,7 @@ def _read_events(
         elif record["event"] == "end":
             running = ""
         elif record["event"] == "collect-error":
-            message = f"your test file could not be loaded: {record['message']}"
+            message = f"your test file could not be loaded:\n{record['message']}"
             failures.append(Failure("", message))
         elif record["event"] == "report" and record["outcome"] == "failed":
             failures.append(Failure(test, _phase(record) + record["message"]))
@@ -425,12 +428,13 @@ def _describe_validity(verdict: Verdict) -> list[str]:
         "may differ in anything the contract does not promise.",
     ]
     for test, (run, failure) in verdict.invalid_tests.items():
-        result = next(r for r in verdict.wheats if r.squarer.name == run.squarer)
-        where = f"{test} failed" if test else "The file failed"
-        lines.append(
-            f"  {where} on the correct squarer '{run.squarer}' "
-            f"(run {run.number} of {len(result.runs)}; {result.squarer.about}):"
-        )
+        wheat = next(r for r in verdict.wheats if r.squarer.name == run.squarer)
+        failed = sum(any(f.test == test for f in r.failures) for r in wheat.runs)
+        lines += [
+            f"  {test or 'The file'} failed on the wheat '{run.squarer}' "
+            f"in {failed} of {len(wheat.runs)} runs",
+            f"  ('{run.squarer}' is {wheat.squarer.about}) Run {run.number} said:",
+        ]
         lines += [f"      {line}" for line in failure.message.splitlines()[:12]]
     return lines
 
@@ -444,7 +448,10 @@ def _describe_chaffs(verdict: Verdict, *, hints: bool, names: bool) -> list[str]
     for number, result in enumerate(verdict.chaffs, start=1):
         label = f"bug {number:2}" + (f" ({result.squarer.name})" if names else "")
         if result.caught:
-            lines.append(f"  {label}  caught by {', '.join(result.caught_by)}")
+            lines.append(
+                f"  {label}  caught in {len(result.runs)} of {len(result.runs)} runs "
+                f"by {', '.join(result.caught_by)}"
+            )
         elif result.failed_runs:
             lines.append(
                 f"  {label}  MISSED: caught in {result.failed_runs} of "

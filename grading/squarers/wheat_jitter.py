@@ -1,4 +1,4 @@
-"""Wheat: correct, but pauses for a random while at every step.
+"""Wheat: a correct squarer that pauses for a random while at every step.
 
 It pauses (up to PAUSE_MAX seconds) before taking each value, before putting
 each square, and when close() is called, all places where the contract

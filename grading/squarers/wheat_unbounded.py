@@ -1,4 +1,4 @@
-"""Wheat: correct, but differs from the reference where the contract is silent.
+"""Wheat: a correct squarer whose output queue is unbounded and thread renamed.
 
 Its output queue is unbounded (the worker still waits for each square to be
 read, so it never holds more than one) and its thread has another name.
