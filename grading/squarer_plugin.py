@@ -12,6 +12,9 @@ copy of the student's test file. This plugin, configured by environment:
   process dies, is killed, or calls ``os._exit``;
 - SQUARER_CPU_SECONDS caps the process's CPU time, and SQUARER_MAX_BYTES the
   size of any file it writes (an endless print fills one).
+
+It takes these variables out of the environment once read, so that a test
+cannot simply look up which squarer it is testing.
 """
 
 import importlib
@@ -25,10 +28,12 @@ from typing import Any
 
 import pytest
 
+_given: dict[str, str] = {}  # the SQUARER_* variables, once out of the environment
+
 
 def _limit(which: int, variable: str) -> None:
-    if variable in os.environ:
-        limit = int(os.environ[variable])
+    if variable in _given:
+        limit = int(_given[variable])
         resource.setrlimit(which, (limit, limit))
 
 
@@ -41,7 +46,7 @@ def _swap_in(module_name: str) -> None:
 
 
 def _record(**event: Any) -> None:
-    with open(os.environ["SQUARER_EVENTS"], "a", encoding="utf-8") as events:
+    with open(_given["SQUARER_EVENTS"], "a", encoding="utf-8") as events:
         events.write(json.dumps(event) + "\n")
 
 
@@ -64,9 +69,11 @@ def _where(report: pytest.CollectReport | pytest.TestReport) -> list[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _swap_in(os.environ["SQUARER_UNDER_TEST"])  # a wheat may read SQUARER_SEED
+    for name in [name for name in os.environ if name.startswith("SQUARER_")]:
+        _given[name] = os.environ.pop(name)
     _limit(resource.RLIMIT_CPU, "SQUARER_CPU_SECONDS")
     _limit(resource.RLIMIT_FSIZE, "SQUARER_MAX_BYTES")
-    _swap_in(os.environ["SQUARER_UNDER_TEST"])
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
