@@ -379,12 +379,31 @@ def register(verbs: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[1],
     )
     parser.add_argument("path", type=Path, help="the test file, e.g. test_squarer.py")
-    parser.add_argument("--hints", action="store_true", help="show missed bugs' hints")
-    parser.add_argument("--names", action="store_true", help="name the chaffs")
+    parser.add_argument(
+        "--hints", action="store_true", help="show each missed bug's hint"
+    )
+    parser.add_argument(
+        "--names", action="store_true", help="name each bug (for instructors)"
+    )
     parser.add_argument("--json", action="store_true", help="print the verdict as JSON")
-    parser.add_argument("--wheat-runs", type=int, help="runs per wheat (default: own)")
-    parser.add_argument("--chaff-runs", type=int, default=2, help="default: 2")
-    parser.add_argument("-j", "--jobs", type=int, default=4, help="runs at once")
+    parser.add_argument(
+        "--wheat-runs", type=int, help="runs per wheat (default: each wheat's RUNS)"
+    )
+    parser.add_argument(
+        "--chaff-runs",
+        type=int,
+        default=2,
+        help="runs per chaff, each of which must catch it (default: 2)",
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=4, help="runs at once (default: 4)"
+    )
+    parser.add_argument(
+        "--test-seconds",
+        type=float,
+        default=Limits.test_seconds,
+        help=f"time limit of one test (default: {Limits.test_seconds:g})",
+    )
     parser.set_defaults(handler=command)
 
 
@@ -400,7 +419,8 @@ def command(args: argparse.Namespace) -> int:
         jobs=args.jobs,
     )
     if args.json:
-        print(json.dumps(dataclasses.asdict(verdict), indent=2))
+        summary = {"valid": verdict.valid, "caught": verdict.caught}
+        print(json.dumps(summary | dataclasses.asdict(verdict), indent=2))
     else:
         print(describe(verdict, hints=args.hints, names=args.names))
     return 0 if verdict.valid else 1

@@ -6,8 +6,10 @@ allows a delay. A test that sleeps to let the squarer "finish" passes on a
 fast squarer by luck, and fails here.
 
 The pauses are drawn from a generator seeded with SQUARER_SEED (the grader
-passes the run number), so that a grade can be reproduced. With seeds 0 to
-4, the first square takes 0.32, 0.20, 0.38, 0.16 and 0.07 s to appear.
+passes the run number less one), so that a grade can be reproduced. With
+seeds 0 to 4, the first square of a test file's first squarer appears after
+pauses of 0.32, 0.20, 0.38, 0.16 and 0.07 s: a test that sleeps 0.1 s and
+expects it fails in 4 of the 5 runs.
 """
 
 import os
@@ -18,7 +20,8 @@ from partB.squarer import Squarer as Reference
 RUNS = 5
 PAUSE_MAX = 0.2  # seconds
 
-_pauses = random.Random(os.environ.get("SQUARER_SEED"))
+_seed = os.environ.get("SQUARER_SEED")  # unset: a different run every time
+_pauses = random.Random(None if _seed is None else int(_seed))
 
 
 class Squarer(Reference):
