@@ -42,11 +42,20 @@ Gets for it, and read nothing during the run: the server must drop their
 replies without stalling anybody else. After the run they read what reached
 them (for a short, bounded while) to report how many replies were delivered.
 
+Errors, each counted once per connection: a wrong reply line (mismatch); a
+connect that fails, or has not finished when the run ends; a connection the
+server closes or resets (dropped); a connection that connected but got no
+reply in the whole run (never served: the server did not accept it in time,
+or does not answer). Iterations still in flight at the end are no error.
+
 Ownership: each worker owns its sockets, selector and figures. It shares
 two numbers with the main process (iterations done, errors), which only
 it writes, in a small shared array read for the progress line. The main
 process owns the report and, with ``--server-pid``, samples the server's
 ``/proc/PID/status`` and ``/proc/PID/stat`` while it waits (Linux only).
+
+The figures are only as good as the machine: client and server share its
+CPUs. To give each its own core on Linux, start them under ``taskset -c``.
 
 Exit status: 0 no errors; 1 some errors; 2 bad arguments or no connection
 at all; 130 interrupted by Ctrl-C (the figures so far are still printed).
@@ -186,7 +195,6 @@ class Conn:
         self.expected: deque[tuple[bytes, float | None]] = deque()
         self.next_n = 0
         self.served_at: float | None = None  # its first iteration completed
-        self.delivered = 0  # slow connections: reply lines read at the end
 
 
 # ----- a worker's figures ----------------------------------------------------
@@ -491,7 +499,6 @@ class Worker:
             if line != want:
                 self.mismatch(conn, want, line)
                 return
-        conn.delivered += len(lines)
         self.figures.slow_delivered += len(lines)
 
     def close_all(self, slow: bool) -> None:

@@ -3,7 +3,7 @@
 Each test starts a server in this process (the reference server, or a
 deliberately wrong one), runs ``kvbench.py`` for a fraction of a second, and
 reads its exit status and its report (``--json`` where figures are checked).
-Runs are short (0.1 s warm-up, 0.3 s measured), so the figures are small
+Runs are short (0.2 s warm-up, 0.2 s measured), so the figures are small
 but never zero; their size is not what these tests check.
 """
 
@@ -27,7 +27,7 @@ from partA.server import KeyValueServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KVBENCH = str(REPO_ROOT / "runners" / "kvbench.py")
-SHORT_RUN = ("-d", "0.3", "--warmup", "0.1", "-c", "4", "--procs", "1")
+SHORT_RUN = ("-d", "0.2", "--warmup", "0.2", "-c", "4", "--procs", "1")
 DEADLINE = 60.0  # seconds for one kvbench run, start to end; an upper bound
 SERVER_THREADS = ("accept", "coordinator", "reader-", "writer-")
 REPORT_FIELDS = {
