@@ -395,6 +395,8 @@ class Worker:
 
     def write(self, conn: Conn, data: bytes) -> None:
         """Send ``data`` now if the socket takes it; keep the rest for later."""
+        if conn.sock.fileno() < 0:
+            return  # retired a moment ago (a failed send): count it only once
         if conn.outbuf:  # already waiting for the socket: keep the order
             conn.outbuf += data
             return
