@@ -7,7 +7,7 @@ with ``register(verbs)`` and handles its arguments with ``args.handler``.
 import argparse
 import sys
 
-from grading import squarer_tests
+from grading import handout, squarer_tests
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,6 +15,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m grading", description="The P0 kit's instructor tools."
     )
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    handout.register(verbs)
     squarer_tests.register(verbs)
     args = parser.parse_args(argv)
     return args.handler(args)
