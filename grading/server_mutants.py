@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 
-from partA.server import KeyValueServer, Request, _Client
+from partA.server import KeyValueServer, Request, _Client, parse_request
 
 
 class UnboundedOutbox(KeyValueServer):
@@ -96,6 +96,13 @@ class ReaderCrashes(KeyValueServer):
         super()._submit(client, requests)
 
 
+class CrashesOnBadInput(KeyValueServer):
+    """A reader that meets a line it cannot parse dies of the exception."""
+
+    def _parse_all(self, client: _Client, lines: list[bytes]) -> list[Request]:
+        return [parse_request(line) for line in lines if line]
+
+
 # Which suite must catch each mutant, and a phrase its failure message holds.
 CAUGHT_BY = {
     "UnboundedOutbox": ("test_slow_client.py", "none were dropped"),
@@ -106,4 +113,9 @@ CAUGHT_BY = {
     "StoresTerminator": ("test_basic.py", "keep the '\\n'"),
     "RepliesToEveryone": ("test_basic.py", "another client's Get"),
     "ReaderCrashes": ("test_basic.py", "RuntimeError: bug in the reader"),
+}
+
+# Mutants that only the ungraded robustness suites are meant to catch.
+ROBUSTNESS_CAUGHT_BY = {
+    "CrashesOnBadInput": ("test_fuzz.py", "BadRequest"),
 }

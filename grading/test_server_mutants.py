@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grading.server_mutants import CAUGHT_BY
+from grading.server_mutants import CAUGHT_BY, ROBUSTNESS_CAUGHT_BY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,9 +31,12 @@ def run_suite(server: str, suite: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("mutant", sorted(CAUGHT_BY))
+ALL_CAUGHT_BY = CAUGHT_BY | ROBUSTNESS_CAUGHT_BY
+
+
+@pytest.mark.parametrize("mutant", sorted(ALL_CAUGHT_BY))
 def test_suite_catches_mutant(mutant: str) -> None:
-    suite, phrase = CAUGHT_BY[mutant]
+    suite, phrase = ALL_CAUGHT_BY[mutant]
     result = run_suite(f"grading.server_mutants:{mutant}", suite)
     output = result.stdout + result.stderr
     assert result.returncode == 1, f"{suite} did not fail on {mutant}:\n{output}"

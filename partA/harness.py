@@ -211,18 +211,25 @@ class ServerUnderTest:
                 pytrace=False,
             )
 
-    def _check_threads(self) -> None:
-        left = [
+    def server_threads(self) -> list[str]:
+        """The names of the threads started since this server was made, alive now.
+
+        The harness's own threads (named "test-...") are left out.
+        """
+        return sorted(
             thread.name
             for thread in threading.enumerate()
             if thread not in self._threads_before
             and thread.is_alive()
             and not thread.name.startswith("test-")
-        ]
+        )
+
+    def _check_threads(self) -> None:
+        left = self.server_threads()
         if left:
             pytest.fail(
                 f"close() returned while {len(left)} thread(s) the server started "
-                f"were still running: {', '.join(sorted(left)[:10])}. close() must "
+                f"were still running: {', '.join(left[:10])}. close() must "
                 "stop and join every thread before it returns.",
                 pytrace=False,
             )

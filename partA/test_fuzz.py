@@ -1,0 +1,131 @@
+"""Property-based tests: whatever bytes arrive, however they are cut into
+packets, and however a client leaves, the server goes on answering correctly,
+and a departed client leaves no thread or socket behind.
+
+Hypothesis makes the inputs; one server serves all the examples of a test, so
+that what one example leaves behind is seen by the next.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import struct
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from partA.harness import (
+    ServerUnderTest,
+    Step,
+    TestClient,
+    expect_replies,
+    wait_until,
+)
+from partA.kvstore import InMemoryKVStore
+
+EXAMPLES = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+_example = itertools.count()
+
+words = st.text("abc", min_size=1, max_size=3).map(str.encode)
+requests = st.one_of(
+    st.tuples(st.just(b"Put"), words),
+    st.tuples(st.just(b"Get")),
+    st.tuples(st.just(b"Delete")),
+    st.tuples(st.just(b"Update"), words, words),
+)
+
+commands = st.sampled_from([b"Put", b"Get", b"Delete", b"Update", b"put", b"", b"\xff"])
+near_misses = st.builds(  # a command with the wrong fields: the likeliest bad input
+    lambda command, fields: b":".join([command, *fields]),
+    commands,
+    st.lists(st.binary(max_size=20), max_size=5),
+)
+garbage = st.builds(  # lines of bad input, then perhaps half a line
+    lambda lines, tail: b"".join(line + b"\n" for line in lines) + tail,
+    st.lists(st.one_of(near_misses, st.binary(max_size=200)), max_size=20),
+    st.binary(max_size=100),
+)
+
+
+def model_replies(key: bytes, script: list[tuple[bytes, ...]]) -> list[bytes]:
+    """What the protocol owes for ``script`` on ``key``, from the real store."""
+    store, replies = InMemoryKVStore(), []
+    for op, *args in script:
+        if op == b"Put":
+            store.put(key.decode(), args[0])
+        elif op == b"Update":
+            store.update(key.decode(), args[0], args[1])
+        elif op == b"Delete":
+            store.delete(key.decode())
+        else:
+            replies += [key + b":" + value for value in store.get(key.decode())]
+    return replies
+
+
+def send_in_pieces(client: TestClient, data: bytes, cuts: list[int]) -> None:
+    """Send ``data`` cut at ``cuts``, each piece its own packet."""
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    bounds = [0, *sorted({c % (len(data) + 1) for c in cuts}), len(data)]
+    for start, end in itertools.pairwise(bounds):
+        if end > start:
+            client.sock.sendall(data[start:end])
+
+
+def test_valid_requests_cut_anywhere(kv: ServerUnderTest) -> None:
+    @EXAMPLES
+    @given(
+        script=st.lists(requests, min_size=1, max_size=30),
+        cuts=st.lists(st.integers(0, 10_000), max_size=20),
+    )
+    def check(script: list[tuple[bytes, ...]], cuts: list[int]) -> None:
+        key = b"key%d" % next(_example)
+        lines = [b":".join((op, key, *args)) for op, *args in script]
+        data = b"".join(line + b"\n" for line in lines + [b"Get:" + key])
+        client = kv.connect()
+        send_in_pieces(client, data, cuts)
+        owed = model_replies(key, [*script, (b"Get",)])
+        expect_replies(client, Step(lines[-1:], owed), "requests cut into pieces")
+        client.close()
+
+    check()
+    kv.close()
+
+
+def test_garbage_and_abrupt_departures(kv: ServerUnderTest) -> None:
+    checker = kv.connect()
+    kv.wait_for_counts(1, 0, "with one client connected")
+    baseline = len(kv.server_threads())
+    departed = 0
+
+    @EXAMPLES
+    @given(
+        garbage=st.binary(max_size=3000),
+        cuts=st.lists(st.integers(0, 4000), max_size=10),
+        reset=st.booleans(),
+    )
+    def check(garbage: bytes, cuts: list[int], reset: bool) -> None:
+        nonlocal departed
+        client = kv.connect()
+        send_in_pieces(client, b"Put:gone:x\nGet:gone\n" + garbage, cuts)
+        if reset:  # leave with a reset, not a goodbye
+            linger = struct.pack("ii", 1, 0)
+            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        client.close()
+        departed += 1
+        kv.wait_for_counts(1, departed, "after a client sent garbage and left")
+        wait_until(
+            lambda: len(kv.server_threads()) == baseline,
+            10,
+            "the departed client's threads to end",
+        )
+        checker.send([b"Put:check:%d" % departed, b"Get:check"])
+        owed = [b"check:%d" % n for n in range(1, departed + 1)]
+        expect_replies(checker, Step([b"Get:check"], owed), "a Get after garbage")
+
+    check()
+    kv.close()
