@@ -1,0 +1,438 @@
+"""``python -m grading batch FOLDER``: grade a whole class, in parallel.
+
+Theory of operation
+-------------------
+FOLDER holds one entry per student: a folder or a zip, named after the
+student (``alice/``, ``bob.zip``). Each is graded by ``grade_submission``
+in a child process of its own (``python -m grading.batch SUBMISSION
+RESULTS``), and ``-j N`` threads each wait for one child at a time. So a
+submission that hangs or crashes, or even a grader that does, costs only
+that student's time: ``grade_submission`` bounds each run itself, and a wall
+clock here (``--timeout``) kills the child's process group if it still does
+not end. Whatever happens, every student gets a ``results.json``: the
+grader's, or one that says why there is none.
+
+Into the output folder (``FOLDER-results`` unless ``--out`` says otherwise):
+``<student>/results.json`` and ``<student>/grader.log`` (the child's output),
+``grades.csv`` (one row a student; ``--csv`` puts it elsewhere) and
+``summary.txt``, also printed at the end: a histogram of the totals and the
+tests most students failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TextIO
+
+KIT_ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("partA", "partB", "format", "rules")
+CSV_COLUMNS = ("student", "total", *PARTS, "time", "status")
+DEFAULT_TIMEOUT = 1200.0  # seconds: a backstop only; grade_submission is quicker
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one student's submission fared."""
+
+    student: str
+    score: float
+    max_score: float
+    parts: dict[str, float]  # points by part (PARTS)
+    seconds: float
+    status: str  # "graded", or what kept it from being graded
+    failed: tuple[str, ...]  # the tests that did not pass
+    results: Path  # its results.json
+
+
+# Finding the submissions.
+
+
+def find_submissions(folder: Path, skip: Iterable[Path] = ()) -> dict[str, Path]:
+    """Each student's name and submission (a folder or a zip) in ``folder``.
+
+    Hidden entries, other files and the folders in ``skip`` are left out. A
+    name taken twice (``alice/`` and ``alice.zip``) keeps its suffix.
+    """
+    skipped = {path.resolve() for path in skip}
+    entries = [
+        entry
+        for entry in sorted(folder.iterdir())
+        if not entry.name.startswith((".", "_"))
+        and entry.resolve() not in skipped
+        and (entry.is_dir() or entry.suffix.lower() == ".zip")
+    ]
+    stems = Counter(_student(entry) for entry in entries)
+    return {
+        _student(entry) if stems[_student(entry)] == 1 else entry.name: entry
+        for entry in entries
+    }
+
+
+def _student(entry: Path) -> str:
+    return entry.stem if entry.suffix.lower() == ".zip" else entry.name
+
+
+# Grading them.
+
+
+def grade_all(
+    submissions: dict[str, Path],
+    out: Path,
+    *,
+    jobs: int = 2,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: Progress | None = None,
+) -> list[Outcome]:
+    """Grade every submission, ``jobs`` at a time; outcomes sorted by student."""
+    outcomes = []
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [
+            pool.submit(grade_one, student, path, out / _safe(student), timeout)
+            for student, path in submissions.items()
+        ]
+        for future in as_completed(futures):
+            outcomes.append(future.result())
+            if progress:
+                progress.advance(outcomes[-1])
+    if progress:
+        progress.finish()
+    return sorted(outcomes, key=lambda outcome: outcome.student)
+
+
+def _safe(student: str) -> str:
+    """A folder name for ``student`` that stays inside the output folder."""
+    return student.replace(os.sep, "_").replace("/", "_").lstrip(".") or "_"
+
+
+def grade_one(student: str, submission: Path, folder: Path, timeout: float) -> Outcome:
+    """Grade one submission in a child process; never raises, never hangs."""
+    started = time.monotonic()
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    results = folder / "results.json"
+    command = [sys.executable, "-m", "grading.batch", str(submission), str(results)]
+    with open(folder / "grader.log", "wb") as log:
+        returncode = _run_bounded(command, log, timeout)
+    seconds = time.monotonic() - started
+    report = _read_results(results)
+    if report is None:
+        status = _why_no_results(returncode, timeout)
+        report = _fallback_results(status, folder / "grader.log", seconds)
+        results.write_text(json.dumps(report, indent=2))
+    else:
+        status = "graded"
+    return _outcome(student, report, seconds, status, results)
+
+
+def _run_bounded(command: list[str], log: IO[bytes], timeout: float) -> int | None:
+    """Run ``command`` in its own process group; None if killed at ``timeout``."""
+    child = subprocess.Popen(
+        command,
+        cwd=KIT_ROOT,
+        env=os.environ | {"PYTHONPATH": str(KIT_ROOT)},
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        returncode: int | None = child.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        returncode = None
+    with contextlib.suppress(ProcessLookupError):  # all of them ended already
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    return returncode
+
+
+def _read_results(path: Path) -> dict | None:
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def _why_no_results(returncode: int | None, timeout: float) -> str:
+    if returncode is None:
+        return f"timed out: the grader took longer than {timeout:g} s"
+    if returncode < 0:
+        return f"grader crashed: killed by {signal.Signals(-returncode).name}"
+    return f"grader crashed: exit status {returncode}, no results"
+
+
+def _fallback_results(status: str, log: Path, seconds: float) -> dict:
+    """A Gradescope results.json for a submission the grader could not finish."""
+    tail = log.read_bytes()[-3000:].decode(errors="replace") if log.exists() else ""
+    return {
+        "score": 0,
+        "execution_time": round(seconds, 2),
+        "output": f"Not graded ({status}). The grader's last words:\n{tail}",
+        "tests": [],
+    }
+
+
+def _outcome(
+    student: str, report: dict, seconds: float, status: str, results: Path
+) -> Outcome:
+    tests = [test for test in report.get("tests", []) if isinstance(test, dict)]
+    parts = dict.fromkeys(PARTS, 0.0)
+    for test in tests:
+        part = part_of(test)
+        if part in parts:
+            parts[part] += float(test.get("score") or 0)
+    score = report.get("score")
+    total = float(score) if score is not None else sum(parts.values())
+    maximum = sum(float(test.get("max_score") or 0) for test in tests)
+    failed = tuple(str(test.get("name", "?")) for test in tests if _failed(test))
+    return Outcome(student, total, maximum, parts, seconds, status, failed, results)
+
+
+def part_of(test: dict) -> str:
+    """Which part of the grade (PARTS) a results.json test entry counts for."""
+    tags = [str(tag).lower() for tag in test.get("tags", [])]
+    words = " ".join([*tags, str(test.get("number", "")), str(test.get("name", ""))])
+    words = words.lower()
+    for part, clues in _CLUES:
+        if any(clue in words for clue in clues):
+            return part
+    return "other"
+
+
+_CLUES = (  # the first part with a clue in a test's tags, number or name wins
+    ("format", ("format",)),
+    ("rules", ("rule", "lock", "forbidden")),
+    ("partB", ("partb", "part b", "squarer", "chaff", "wheat")),
+    ("partA", ("parta", "part a", "basic", "count", "slow")),
+)
+
+
+def _failed(test: dict) -> bool:
+    if test.get("status") in ("passed", "failed"):
+        return test["status"] == "failed"
+    return float(test.get("score") or 0) < float(test.get("max_score") or 0)
+
+
+# Showing progress.
+
+
+class Progress:
+    """A one-line bar redrawn with \\r on a terminal; a line a student otherwise."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.done = 0
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.started = time.monotonic()
+
+    def advance(self, outcome: Outcome) -> None:
+        self.done += 1
+        what = f"{outcome.student}: {_points(outcome)}"
+        if self.live:
+            self.stream.write(f"\r{self._bar()}  last: {what[:40]:<40}")
+        else:
+            width = len(str(self.total))
+            self.stream.write(
+                f"[{self.done:{width}}/{self.total}] {what} ({outcome.seconds:.1f} s)\n"
+            )
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _bar(self) -> str:
+        filled = self.WIDTH * self.done // max(1, self.total)
+        elapsed = time.monotonic() - self.started
+        left = elapsed / self.done * (self.total - self.done) if self.done else 0
+        return (
+            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] "
+            f"{self.done}/{self.total}  {_clock(elapsed)} elapsed, "
+            f"~{_clock(left)} left"
+        )
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes}:{seconds:02}"
+
+
+def _points(outcome: Outcome) -> str:
+    if outcome.status != "graded":
+        return outcome.status.split(":")[0].upper()
+    return f"{outcome.score:g}/{outcome.max_score:g}"
+
+
+# Writing it down.
+
+
+def write_csv(outcomes: Sequence[Outcome], path: Path) -> None:
+    """One row a student: total, points by part, seconds and status."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(CSV_COLUMNS)
+        for outcome in outcomes:
+            parts = [f"{outcome.parts[part]:g}" for part in PARTS]
+            row = [outcome.student, f"{outcome.score:g}", *parts]
+            writer.writerow([*row, f"{outcome.seconds:.1f}", outcome.status])
+
+
+def summary(outcomes: Sequence[Outcome], wall: float, jobs: int, top: int = 10) -> str:
+    """A histogram of the totals, the commonest failures, and who was not graded."""
+    lines = [
+        f"Graded {len(outcomes)} submissions in {_clock(wall)} "
+        f"({wall:.1f} s wall, {jobs} at a time)."
+    ]
+    if outcomes:
+        lines += ["", *_histogram(outcomes), "", *_common_failures(outcomes, top)]
+    lines += _not_graded(outcomes)
+    return "\n".join(lines)
+
+
+def _histogram(outcomes: Sequence[Outcome], width: int = 40) -> list[str]:
+    maximum = max(outcome.max_score for outcome in outcomes)
+    top = max(int(maximum), *(int(outcome.score) for outcome in outcomes))
+    counts = Counter(int(outcome.score) for outcome in outcomes)
+    most = max(counts.values())
+    scores = [outcome.score for outcome in outcomes]
+    lines = [
+        f"Total scores (out of {maximum:g}): mean {statistics.mean(scores):.1f}, "
+        f"median {statistics.median(scores):g}"
+    ]
+    for score in range(top, -1, -1):
+        bar = _BLOCK * max(1 if counts[score] else 0, width * counts[score] // most)
+        lines.append(f"  {score:>3} | {bar} {counts[score] or ''}".rstrip())
+    return lines
+
+
+def _block() -> str:
+    """A full block where the terminal can show one, else '#'."""
+    try:
+        "\u2588".encode(sys.stdout.encoding or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return "#"
+    return "\u2588"
+
+
+_BLOCK = _block()
+
+
+def _common_failures(outcomes: Sequence[Outcome], top: int) -> list[str]:
+    graded = [outcome for outcome in outcomes if outcome.status == "graded"]
+    counts = Counter(test for outcome in graded for test in outcome.failed)
+    if not counts:
+        return ["Most common failures: none, every graded test passed."]
+    lines = [f"Most common failures (students, of {len(graded)} graded):"]
+    width = len(str(max(counts.values())))
+    for test, count in counts.most_common(top):
+        lines.append(f"  {count:>{width}}  {test}")
+    if len(counts) > top:
+        lines.append(f"  ... and {len(counts) - top} more tests")
+    return lines
+
+
+def _not_graded(outcomes: Sequence[Outcome]) -> list[str]:
+    missed = [outcome for outcome in outcomes if outcome.status != "graded"]
+    if not missed:
+        return []
+    lines = ["", f"Not graded ({len(missed)}; see each one's grader.log):"]
+    lines += [f"  {outcome.student}: {outcome.status}" for outcome in missed]
+    return lines
+
+
+# The command line.
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    """Add the ``batch`` verb to ``python -m grading``."""
+    parser = verbs.add_parser(
+        "batch",
+        help="grade every submission in a folder, in parallel",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument(
+        "folder", type=Path, help="one folder or zip per student, named after them"
+    )
+    parser.add_argument(
+        "-j", "--jobs", type=int, default=2, help="submissions at once (default: 2)"
+    )
+    parser.add_argument(
+        "--csv", type=Path, help="the grades' CSV (default: OUT/grades.csv)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="where results go (default: FOLDER-results)"
+    )
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds before one submission's grader is killed "
+        f"(default: {DEFAULT_TIMEOUT:g}; a backstop, the grader bounds itself)",
+    )
+    parser.set_defaults(handler=command)
+
+
+def command(args: argparse.Namespace) -> int:
+    """Run the verb: exit status 0 if every submission was graded, else 1."""
+    if not args.folder.is_dir():
+        print(f"batch: no such folder: {args.folder}", file=sys.stderr)
+        return 2
+    out = args.out or args.folder.with_name(f"{args.folder.resolve().name}-results")
+    submissions = find_submissions(args.folder, skip=[out])
+    if not submissions:
+        print(f"batch: no submissions (folders or zips) in {args.folder}")
+        return 2
+    print(f"batch: {len(submissions)} submissions, {args.jobs} at a time -> {out}")
+    started = time.monotonic()
+    progress = Progress(len(submissions))
+    outcomes = grade_all(
+        submissions, out, jobs=args.jobs, timeout=args.timeout, progress=progress
+    )
+    text = summary(outcomes, time.monotonic() - started, args.jobs)
+    csv_path = args.csv or out / "grades.csv"
+    write_csv(outcomes, csv_path)
+    (out / "summary.txt").write_text(text + "\n", encoding="utf-8")
+    print(f"\n{text}\n\nGrades: {csv_path}\nResults: {out}/<student>/results.json")
+    return 0 if all(outcome.status == "graded" for outcome in outcomes) else 1
+
+
+# The child process that grades one submission.
+
+
+def _grade_in_child(argv: Sequence[str]) -> int:
+    """``python -m grading.batch SUBMISSION RESULTS``: grade, write, exit."""
+    from grading.grade import grade_submission, write_results
+
+    submission, results = (Path(arg) for arg in argv)
+    try:
+        report = grade_submission(submission)
+    except Exception:
+        traceback.print_exc()
+        return 1
+    write_results(report, results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_grade_in_child(sys.argv[1:]))
