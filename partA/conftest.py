@@ -17,6 +17,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get("KV_SERVER", DEFAULT_SERVER),
         help="the server class to test, as module:Class (default: %(default)s)",
     )
+    parser.addoption(
+        "--stress",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run each partA test N times, switching threads every 10 us, "
+        "to shake out races",
+    )
+
+
+STRESS_SWITCH_INTERVAL = 1e-5  # seconds; Python's default is 0.005
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    rounds = metafunc.config.getoption("--stress")
+    if rounds:
+        metafunc.fixturenames.append("stress_round")
+        metafunc.parametrize(
+            "stress_round", range(1, rounds + 1), ids="stress{}".format
+        )
+
+
+@pytest.fixture(autouse=True)
+def _switch_threads_often(request: pytest.FixtureRequest):
+    """Under ``--stress``, make the interpreter switch threads far more often."""
+    if not request.config.getoption("--stress"):
+        yield
+        return
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(STRESS_SWITCH_INTERVAL)
+    yield
+    sys.setswitchinterval(interval)
 
 
 @pytest.fixture
@@ -27,9 +59,9 @@ def kv(request: pytest.FixtureRequest):
     yield harness
     if not harness.closed:  # the test failed before its own close(): clean up
         harness.closed = True
+        harness.call("close()", harness.server.close)
         for client in harness.clients:
             client.close()
-        harness.call("close()", harness.server.close)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

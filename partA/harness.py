@@ -190,13 +190,13 @@ class ServerUnderTest:
         return client
 
     def close(self) -> None:
-        """Close the clients and the server; fail on races, leaks or a hang."""
+        """Close the server, then the clients; fail on races, leaks or a hang."""
         if self.closed:
             return
         self.closed = True
+        self.call("close()", self.server.close)  # with the clients still connected
         for client in self.clients:
             client.close()
-        self.call("close()", self.server.close)
         self._check_races()
         self._check_threads()
         self._check_sockets()
