@@ -1,0 +1,122 @@
+"""The batch verb: finding submissions, the CSV, the summary, the progress bar,
+and a submission whose grader does not finish, which still gets a results.json.
+The whole verb on real submissions is in ``test_grading_end_to_end.py``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from grading import batch
+from grading.batch import Outcome, Progress, find_submissions, part_of
+
+RESULTS = {
+    "score": 11.5,
+    "tests": [
+        {"name": "partA::TestBasic::test_basic1", "score": 1, "max_score": 1},
+        {"name": "partA::TestBasic::test_basic2", "score": 0, "max_score": 1},
+        {"name": "partB: squarer tests", "score": 3.5, "max_score": 5},
+        {"name": "format (ruff format --check)", "score": 0, "max_score": 1},
+        {"name": "rules: no locks", "score": 0, "max_score": 0, "status": "passed"},
+    ],
+}
+
+
+def outcome(student: str, score: float, failed: tuple[str, ...] = ()) -> Outcome:
+    parts = {"partA": score, "partB": 0.0, "format": 0.0, "rules": 0.0}
+    return Outcome(student, score, 16, parts, 1.0, "graded", failed, Path("r.json"))
+
+
+def test_submissions_are_folders_and_zips_named_after_students(tmp_path: Path) -> None:
+    for name in ("alice", "carol", ".git", "_out"):
+        (tmp_path / name).mkdir()
+    for name in ("bob.zip", "carol.zip", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    found = find_submissions(tmp_path, skip=[tmp_path / "alice"])
+    assert found == {
+        "bob": tmp_path / "bob.zip",
+        "carol": tmp_path / "carol",
+        "carol.zip": tmp_path / "carol.zip",
+    }
+
+
+def test_each_test_counts_for_its_part() -> None:
+    parts = [part_of(test) for test in RESULTS["tests"]]
+    assert parts == ["partA", "partA", "partB", "format", "rules"]
+    result = batch._outcome("alice", RESULTS, 2.0, "graded", Path("r.json"))
+    assert result.score == 11.5
+    assert result.parts == {"partA": 1, "partB": 3.5, "format": 0, "rules": 0}
+    assert result.failed == (
+        "partA::TestBasic::test_basic2",
+        "partB: squarer tests",
+        "format (ruff format --check)",
+    )
+
+
+def test_csv_has_one_row_a_student(tmp_path: Path) -> None:
+    batch.write_csv([outcome("alice", 16), outcome("bob", 7.5)], tmp_path / "g.csv")
+    rows = list(csv.reader((tmp_path / "g.csv").open()))
+    assert rows[0] == list(batch.CSV_COLUMNS)
+    assert rows[1] == ["alice", "16", "16", "0", "0", "0", "1.0", "graded"]
+    assert rows[2][:2] == ["bob", "7.5"]
+
+
+def test_summary_shows_a_histogram_and_the_common_failures() -> None:
+    outcomes = [
+        outcome("a", 16),
+        outcome("b", 16),
+        outcome("c", 10, ("test_slow_client1", "test_basic3")),
+        outcome("d", 9.5, ("test_slow_client1",)),
+    ]
+    text = batch.summary(outcomes, wall=61.0, jobs=2)
+    lines = text.splitlines()
+    assert "Graded 4 submissions in 1:01" in lines[0]
+    assert "mean 12.9, median 13" in text
+    sixteen = next(line for line in lines if line.strip().startswith("16 |"))
+    nine = next(line for line in lines if line.strip().startswith("9 |"))
+    assert sixteen.endswith(" 2")
+    assert nine.endswith(" 1")
+    assert len(sixteen) > len(nine)  # the bars are to scale
+    assert "  2  test_slow_client1" in text
+    assert "  1  test_basic3" in text
+
+
+def test_progress_is_plain_lines_off_a_terminal() -> None:
+    stream = io.StringIO()
+    progress = Progress(2, stream)
+    progress.advance(outcome("alice", 16))
+    progress.advance(outcome("bob", 3))
+    progress.finish()
+    assert stream.getvalue().splitlines() == [
+        "[1/2] alice: 16/16 (1.0 s)",
+        "[2/2] bob: 3/16 (1.0 s)",
+    ]
+
+
+def test_progress_redraws_one_line_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    progress = Progress(4, stream)
+    progress.advance(outcome("alice", 16))
+    progress.finish()
+    text = stream.getvalue()
+    assert text.startswith("\r[" + "#" * 7 + "." * 23 + "] 1/4")
+    assert "last: alice: 16/16" in text
+    assert text.endswith("\n")
+    assert text.count("\n") == 1
+
+
+def test_a_grader_that_does_not_finish_still_leaves_results(tmp_path: Path) -> None:
+    """Killed at its wall clock, the child leaves no results: batch writes them."""
+    (tmp_path / "alice").mkdir()
+    result = batch.grade_one("alice", tmp_path / "alice", tmp_path / "out", 0.01)
+    assert result.status.startswith("timed out")
+    assert result.score == 0
+    report = json.loads(result.results.read_text())
+    assert report["score"] == 0
+    assert "Not graded (timed out" in report["output"]
