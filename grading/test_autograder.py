@@ -1,0 +1,147 @@
+"""The Gradescope bundle: its layout, and run_autograder on a folder shaped like
+/autograder (AUTOGRADER_ROOT), on the reference, on a broken submission, and
+with a grader that cannot even start, which must still leave a results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grading.autograder import build_bundle, find_student_files
+
+ROOT = Path(__file__).resolve().parent.parent
+VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
+
+
+def check_results(report: dict) -> None:
+    """Fail unless ``report`` keeps to the fields Gradescope documents."""
+    top = {"score", "execution_time", "output", "output_format", "visibility"}
+    top |= {"stdout_visibility", "extra_data", "tests", "leaderboard"}
+    top |= {"test_output_format", "test_name_format"}
+    assert set(report) <= top, f"unknown fields {set(report) - top}"
+    assert "score" in report or all("score" in t for t in report["tests"])
+    for test in report.get("tests", []):
+        fields = {"name", "name_format", "number", "score", "max_score", "status"}
+        fields |= {"output", "output_format", "tags", "visibility", "extra_data"}
+        assert set(test) <= fields, f"unknown test fields {set(test) - fields}"
+        assert test.get("status", "passed") in ("passed", "failed")
+        assert test.get("visibility", "visible") in VISIBILITIES
+        assert isinstance(test.get("output", ""), str)
+    assert report.get("stdout_visibility", "hidden") in VISIBILITIES
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("bundle") / "autograder.zip"
+
+
+def test_bundle_holds_the_scripts_at_its_root_and_the_kit(bundle: Path) -> None:
+    names = build_bundle(bundle)
+    for needed in ("setup.sh", "run_autograder", "partA/server.py", "partA/harness.py"):
+        assert needed in names
+    for needed in ("grading/settings.toml", "grading/squarers/chaff_doubler.py"):
+        assert needed in names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    with zipfile.ZipFile(bundle) as archive:
+        for script in ("setup.sh", "run_autograder"):
+            mode = archive.getinfo(script).external_attr >> 16
+            assert mode & stat.S_IXUSR, f"{script} is not executable"
+            text = archive.read(script).decode()
+            assert text.startswith("#!/usr/bin/env bash\n")
+            check = subprocess.run(["bash", "-n"], input=text, text=True)
+            assert check.returncode == 0, f"{script} is not valid bash"
+        assert "pytest==" in archive.read("setup.sh").decode()
+
+
+def autograder_folder(tmp_path: Path, bundle: Path, files: dict[str, str]) -> Path:
+    """An /autograder-shaped folder: the bundle in source/, a submission."""
+    root = tmp_path / "autograder"
+    if not bundle.exists():
+        build_bundle(bundle)
+    with zipfile.ZipFile(bundle) as archive:
+        archive.extractall(root / "source")
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    (root / "run_autograder").chmod(0o755)
+    for name, text in files.items():
+        (root / "submission" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "submission" / name).write_text(text)
+    return root
+
+
+def run_autograder(root: Path, python: str = sys.executable) -> dict:
+    env = os.environ | {"AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": python}
+    done = subprocess.run(
+        [str(root / "run_autograder")],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((root / "results" / "results.json").read_text())
+    check_results(report)
+    return report
+
+
+def test_results_are_written_when_python_cannot_start(
+    tmp_path: Path, bundle: Path
+) -> None:
+    root = autograder_folder(tmp_path, bundle, {})
+    report = run_autograder(root, python="/bin/false")
+    assert report["score"] == 0
+    assert "please tell the course staff" in report["output"]
+
+
+def test_results_are_written_when_the_grader_crashes(
+    tmp_path: Path, bundle: Path
+) -> None:
+    root = autograder_folder(tmp_path, bundle, {})
+    (root / "source" / "grading" / "grade.py").write_text("raise SystemExit(3)\n")
+    report = run_autograder(root)
+    assert report["score"] == 0
+    assert "SystemExit" in report["tests"][0]["output"]
+
+
+def test_loose_files_are_found(tmp_path: Path) -> None:
+    (tmp_path / "sub" / "p0" / "partA").mkdir(parents=True)
+    (tmp_path / "sub" / "p0" / "partA" / "server.py").write_text("server")
+    (tmp_path / "sub" / "test_squarer.py").write_text("tests")
+    (tmp_path / "spare").mkdir()
+    folder = find_student_files(tmp_path / "sub", tmp_path / "spare")
+    assert folder == tmp_path / "spare"
+    assert (folder / "partA" / "server.py").read_text() == "server"
+    assert (folder / "partB" / "test_squarer.py").read_text() == "tests"
+
+
+@pytest.mark.slow
+def test_the_reference_earns_full_marks(tmp_path: Path, bundle: Path) -> None:
+    files = {
+        name: (ROOT / name).read_text()
+        for name in ("partA/server.py", "partB/test_squarer.py")
+    }
+    report = run_autograder(autograder_folder(tmp_path, bundle, files))
+    maximum = sum(test.get("max_score", 0) for test in report["tests"])
+    assert report["score"] == maximum == 16, report["output"]
+
+
+@pytest.mark.slow
+def test_a_broken_submission_is_graded_on_what_it_did(
+    tmp_path: Path, bundle: Path
+) -> None:
+    """A syntax error in server.py, both files loose at the top."""
+    starter = "def test_nothing() -> None:\n    assert 2 * 2 == 4\n"
+    files = {"server.py": "def start(:\n", "test_squarer.py": starter}
+    report = run_autograder(autograder_folder(tmp_path, bundle, files))
+    partA = [t for t in report["tests"] if "TestBasic" in t.get("name", "")]
+    assert partA, report
+    assert all(t["score"] == 0 for t in partA)
+    assert report["score"] < 16
