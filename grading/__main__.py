@@ -7,7 +7,7 @@ with ``register(verbs)`` and handles its arguments with ``args.handler``.
 import argparse
 import sys
 
-from grading import handout, squarer_tests
+from grading import autograder, batch, handout, selfcheck, squarer_tests
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     handout.register(verbs)
     squarer_tests.register(verbs)
+    batch.register(verbs)
+    autograder.register(verbs)
+    selfcheck.register(verbs)
     args = parser.parse_args(argv)
     return args.handler(args)
 
