@@ -7,7 +7,7 @@ with ``register(verbs)`` and handles its arguments with ``args.handler``.
 import argparse
 import sys
 
-from grading import autograder, batch, handout, selfcheck, squarer_tests
+from grading import autograder, batch, grade, handout, selfcheck, squarer_tests
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     handout.register(verbs)
     squarer_tests.register(verbs)
+    grade.register(verbs)
     batch.register(verbs)
     autograder.register(verbs)
     selfcheck.register(verbs)
