@@ -430,6 +430,11 @@ def _grade_partA(
     results = _partA_results(settings, numbered, _read_events(events), outcome)
     if any(test.status == "failed" for test in results) and not outcome.ok:
         notes.append(f"The partA test process {outcome.describe()}.")
+    if outcome.truncated:
+        notes.append(
+            f"partA printed {outcome.output_bytes} bytes; only the first and last "
+            f"{outcome.limits.output_bytes // 2} were kept."
+        )
     if outcome.output_bytes and not outcome.ok:
         notes.append(f"Its output ended with:\n{outcome.output[-OUTPUT_CHARS:]}")
     return results, _isolation_line("partA", outcome)
@@ -807,15 +812,14 @@ class _Scanner(ast.NodeVisitor):
             self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
-        target = self.full_name(node.func) if node.args else None
-        text = node.args[0] if node.args else None
-        if isinstance(text, ast.Constant) and isinstance(text.value, str):
-            if target in ("__import__", "importlib.import_module"):
-                self.check(node, text.value)
-            elif target == "getattr" and len(node.args) > 1:
-                owner = self.full_name(node.args[0])
-                if owner is not None and isinstance(node.args[1], ast.Constant):
-                    self.check(node, f"{owner}.{node.args[1].value}")
+        target = self.full_name(node.func)
+        texts = [a.value for a in node.args if isinstance(a, ast.Constant)]
+        if target in ("__import__", "importlib.import_module") and texts:
+            self.check(node, str(texts[0]))
+        elif target == "getattr" and len(node.args) > 1 and texts:
+            owner = self.full_name(node.args[0])
+            if owner is not None:
+                self.check(node, f"{owner}.{texts[0]}")
         self.generic_visit(node)
 
     def full_name(self, node: ast.AST) -> str | None:

@@ -1,0 +1,470 @@
+"""Tests of ``python -m grading grade``: the reference, the stubs, hostile work.
+
+Every hostile submission is written here into ``tmp_path``. Each is bounded
+on its own (its loops end after a minute or a few thousand turns) so that
+even a sandbox that failed could not keep these tests running for ever; no
+test reaches any address but 127.0.0.1. Every produced results.json is
+checked against the fields Gradescope documents.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grading import grade
+from grading.grade import GradeReport, grade_submission, write_results
+from grading.handout import build_handout
+from grading.settings import load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE_SERVER = (ROOT / "partA" / "server.py").read_text()
+REFERENCE_TESTS = (ROOT / "partB" / "test_squarer.py").read_text()
+STARTER_TESTS = "def test_two_squares_to_four():\n    assert 2 * 2 == 4\n"
+
+# Short deadlines, and two quick tests, for the submissions that misbehave.
+QUICK = {
+    "points": {
+        "partA": {"TestBasic": {"test_basic1": 1, "test_basic2": 1}},
+        "partB": 0,
+    },
+    "runs": {
+        "test_seconds": 10,
+        "reply_seconds": 4,
+        "call_seconds": 4,
+        "partA_seconds": 40,
+        "partB_seconds": 60,
+        "partB_wheat_runs": 1,
+        "partB_chaff_runs": 1,
+    },
+    "sandbox": {"processes": 64, "output_bytes": 8192},
+}
+
+# ----- Gradescope's results.json, as its specification lists the fields --------
+
+VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
+TOP_FIELDS = {
+    "score": (int, float),
+    "execution_time": (int, float),
+    "output": str,
+    "output_format": str,
+    "test_output_format": str,
+    "test_name_format": str,
+    "visibility": str,
+    "stdout_visibility": str,
+    "extra_data": dict,
+    "tests": list,
+    "leaderboard": list,
+}
+TEST_FIELDS = {
+    "score": (int, float),
+    "max_score": (int, float),
+    "status": str,
+    "name": str,
+    "name_format": str,
+    "number": str,
+    "output": str,
+    "output_format": str,
+    "tags": list,
+    "visibility": str,
+    "extra_data": dict,
+}
+
+
+def gradescope_problems(data: object) -> list[str]:
+    """What in ``data`` Gradescope's results.json specification does not allow."""
+    if not isinstance(data, dict):
+        return ["the results are not a JSON object"]
+    problems = _field_problems(data, TOP_FIELDS, "results")
+    tests = data.get("tests", [])
+    if "score" not in data and not all(
+        isinstance(t, dict) and "score" in t for t in tests
+    ):
+        problems.append("no top-level score, and not every test has one")
+    for index, test in enumerate(tests if isinstance(tests, list) else []):
+        where = f"tests[{index}]"
+        if not isinstance(test, dict):
+            problems.append(f"{where} is not an object")
+            continue
+        problems += _field_problems(test, TEST_FIELDS, where)
+        if test.get("status") not in (None, "passed", "failed"):
+            problems.append(f"{where}.status is {test['status']!r}")
+    return problems
+
+
+def _field_problems(data: dict, fields: dict, where: str) -> list[str]:
+    problems = [
+        f"{where} has an unknown field {key!r}" for key in data if key not in fields
+    ]
+    for key, kind in fields.items():
+        if key in data and (
+            not isinstance(data[key], kind) or isinstance(data[key], bool)
+        ):
+            problems.append(f"{where}.{key} has the wrong type: {data[key]!r}")
+    for key in ("visibility", "stdout_visibility"):
+        if key in data and data[key] not in VISIBILITIES:
+            problems.append(f"{where}.{key} is {data[key]!r}")
+    return problems
+
+
+def check_results(report: GradeReport, folder: Path) -> dict:
+    """Write the report's results.json, read it back, and check it."""
+    path = folder / "results.json"
+    write_results(report, path)
+    data = json.loads(path.read_text())
+    assert gradescope_problems(data) == []
+    total = max(sum(test["score"] for test in data["tests"]), 0)  # never below 0
+    assert data["score"] == pytest.approx(total)
+    return data
+
+
+def test_the_schema_check_finds_what_gradescope_would_reject() -> None:
+    bad = {"score": "10", "tests": [{"name": 3, "status": "ok", "colour": 1}]}
+    problems = gradescope_problems(bad)
+    assert "results.score has the wrong type: '10'" in problems
+    assert "tests[0].status is 'ok'" in problems
+    assert "tests[0] has an unknown field 'colour'" in problems
+    assert "tests[0].name has the wrong type: 3" in problems
+
+
+# ----- helpers -------------------------------------------------------------------
+
+
+def submission(folder: Path, server: str | None, tests: str | None) -> Path:
+    """A submission folder holding the given files (None: left out)."""
+    folder.mkdir(parents=True)
+    for name, text in ((grade.SERVER, server), (grade.TESTS, tests)):
+        if text is not None:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text)
+    return folder
+
+
+def hostile(tmp_path: Path, patch: str) -> Path:
+    """The reference server with ``patch`` appended (it replaces a method)."""
+    return submission(tmp_path / "hostile", REFERENCE_SERVER + patch, STARTER_TESTS)
+
+
+def quick_grade(path: Path) -> tuple[GradeReport, dict, float]:
+    started = time.monotonic()
+    report = grade_submission(path, load_settings(overrides=QUICK))
+    seconds = time.monotonic() - started
+    print(report.table())
+    return report, check_results(report, path.parent), seconds
+
+
+def by_name(report: GradeReport) -> dict[str, grade.TestResult]:
+    return {test.name: test for test in report.tests}
+
+
+def partA(report: GradeReport) -> list[grade.TestResult]:
+    return [test for test in report.tests if test.name.startswith("partA")]
+
+
+# ----- the reference and the stubs ---------------------------------------------
+
+
+def test_the_reference_gets_full_marks(tmp_path: Path) -> None:
+    path = submission(tmp_path / "reference", REFERENCE_SERVER, REFERENCE_TESTS)
+    settings = load_settings(overrides={"runs": {"test_seconds": 30}})
+    report = grade_submission(path, settings)
+    print(report.table())
+    data = check_results(report, tmp_path)
+    assert (report.score, report.max_score) == (16, 16), report.table()
+    assert data["score"] == 16
+    assert len(data["tests"]) == 13  # 10 of partA, partB, format, rules
+    assert report.isolation  # says how each part was contained
+
+
+def test_the_handout_stubs_get_nothing_for_partA_fast(tmp_path: Path) -> None:
+    kit = tmp_path / "handout"
+    build_handout(kit)
+    started = time.monotonic()
+    settings = load_settings(overrides={"points": {"partB": 0}})
+    report = grade_submission(kit, settings)
+    seconds = time.monotonic() - started
+    check_results(report, tmp_path)
+    assert len(partA(report)) == 10
+    assert all(test.score == 0 for test in partA(report))
+    assert all("NotImplementedError" in test.output for test in partA(report))
+    assert seconds < 60
+
+
+# ----- hostile submissions ------------------------------------------------------
+
+LOOP_IN_START = """
+import time as _time
+
+def _start(self, port, host="127.0.0.1"):
+    deadline = _time.monotonic() + 60  # bounded, even without a sandbox
+    while _time.monotonic() < deadline:
+        pass
+
+KeyValueServer.start = _start
+"""
+
+
+def test_an_endless_loop_in_start(tmp_path: Path) -> None:
+    report, data, seconds = quick_grade(hostile(tmp_path, LOOP_IN_START))
+    assert all(test.score == 0 for test in partA(report))
+    assert "start(0) did not return within 4 s" in partA(report)[0].output
+    assert seconds < 60
+
+
+CLOSE_NEVER_RETURNS = """
+import time as _time
+
+def _close(self):
+    _time.sleep(60)  # bounded, even without a sandbox
+
+KeyValueServer.close = _close
+"""
+
+
+def test_a_close_that_never_returns(tmp_path: Path) -> None:
+    report, data, seconds = quick_grade(hostile(tmp_path, CLOSE_NEVER_RETURNS))
+    assert all(test.score == 0 for test in partA(report))
+    assert "close() did not return within 4 s" in partA(report)[0].output
+    assert seconds < 60
+
+
+SPAWNS_PROCESSES = """
+import os as _os
+import time as _time
+
+def _start(self, port, host="127.0.0.1"):
+    spawned = 0
+    for _ in range(3000):  # bounded, even without a sandbox
+        try:
+            child = _os.fork()
+        except OSError as error:
+            raise RuntimeError(f"spawned {spawned} processes, then: {error}")
+        if child == 0:
+            _time.sleep(60)
+            _os._exit(0)
+        spawned += 1
+    raise RuntimeError(f"spawned {spawned} processes and was never stopped")
+
+KeyValueServer.start = _start
+"""
+
+
+def test_a_server_that_spawns_processes_in_a_loop(tmp_path: Path) -> None:
+    report, data, seconds = quick_grade(hostile(tmp_path, SPAWNS_PROCESSES))
+    message = partA(report)[0].output
+    assert all(test.score == 0 for test in partA(report))
+    if "uid" in report.isolation[0]:  # the process limit holds for a user of its own
+        assert "then: [Errno 11] Resource temporarily unavailable" in message
+    assert "processes" in message
+    assert not _processes_left(), "a process of the sandbox outlived the grade"
+    assert seconds < 60
+
+
+def _processes_left() -> list[str]:
+    """Processes whose user is one of the sandbox's user ids."""
+    settings = load_settings().sandbox
+    ids = range(settings.uid_base, settings.uid_base + settings.uid_count)
+    left = []
+    for entry in Path("/proc").iterdir():
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        uid = next(
+            line.split()[1] for line in status.splitlines() if line[:4] == "Uid:"
+        )
+        if int(uid) in ids:
+            left.append(entry.name)
+    return left
+
+
+PRINTS_100_MB = """
+import sys as _sys
+
+_real_start = KeyValueServer.start
+
+def _start(self, port, host="127.0.0.1"):
+    line = "spam " * 200_000 + "\\n"  # 1 MB
+    for _ in range(100):
+        _sys.stdout.write(line)
+    return _real_start(self, port, host)
+
+KeyValueServer.start = _start
+"""
+
+
+def test_a_server_that_prints_100_mb(tmp_path: Path) -> None:
+    report, data, seconds = quick_grade(hostile(tmp_path, PRINTS_100_MB))
+    assert all(test.status == "passed" for test in partA(report))  # graded as is
+    assert "printed 200000" in report.output  # 2 tests x 100 MB, and said so
+    assert len((tmp_path / "results.json").read_bytes()) < 100_000
+    assert seconds < 60
+
+
+TRIES_THE_NETWORK = """
+import os as _os
+import socket as _socket
+
+def _start(self, port, host="127.0.0.1"):
+    seen = sorted(name for _, name in _socket.if_nameindex())
+    raise RuntimeError(
+        f"interfaces: {seen}; /sys/class/net: {sorted(_os.listdir('/sys/class/net'))}"
+    )
+
+KeyValueServer.start = _start
+"""
+
+
+def test_a_server_that_looks_for_the_network_sees_only_loopback(
+    tmp_path: Path,
+) -> None:
+    report, data, seconds = quick_grade(hostile(tmp_path, TRIES_THE_NETWORK))
+    message = partA(report)[0].output
+    if "network: loopback only" not in report.isolation[0]:
+        assert "network: NOT isolated" in report.isolation[0]
+        pytest.skip("this machine allows no network namespace")
+    assert "interfaces: ['lo']; /sys/class/net: ['lo']" in message
+
+
+DELETES_FILES = """
+import os as _os
+import shutil as _shutil
+
+_real_start = KeyValueServer.start
+
+def _start(self, port, host="127.0.0.1"):
+    for name in _os.listdir("."):  # the kit: the tests, the harness, this file
+        if _os.path.isdir(name):
+            _shutil.rmtree(name, ignore_errors=True)
+        else:
+            try:
+                _os.remove(name)
+            except OSError:
+                pass
+    return _real_start(self, port, host)
+
+KeyValueServer.start = _start
+"""
+
+
+def test_a_server_that_deletes_its_working_folder(tmp_path: Path) -> None:
+    report, data, seconds = quick_grade(hostile(tmp_path, DELETES_FILES))
+    if "uid" not in report.isolation[0]:
+        pytest.skip("not root: the sandbox cannot protect the kit from its user")
+    # the kit is read-only to the sandbox's user: nothing went, all tests ran
+    assert [test.status for test in partA(report)] == ["passed", "passed"]
+
+
+def test_a_syntax_error(tmp_path: Path) -> None:
+    path = submission(tmp_path / "broken", "def start(self:\n", STARTER_TESTS)
+    report, data, seconds = quick_grade(path)
+    for test in partA(report):
+        assert test.score == 0
+        assert "partA/server.py does not compile: " in test.output
+        assert "at line 1" in test.output
+    assert by_name(report)["format (ruff format --check)"].score == 0
+
+
+def test_a_zip_whose_names_climb_out(tmp_path: Path) -> None:
+    path = tmp_path / "inside" / "submission.zip"
+    path.parent.mkdir()
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("partA/server.py", REFERENCE_SERVER)
+        archive.writestr("../escaped.py", "print('out')\n")
+    report, data, seconds = quick_grade(path)
+    assert report.score == 0
+    assert "climbs out of its folder: '../escaped.py'" in report.output
+    assert all("climbs out" in test.output for test in report.tests)
+    assert not (tmp_path / "escaped.py").exists()
+
+
+def test_a_test_file_that_calls_os_exit(tmp_path: Path) -> None:
+    tests = "import os\n\n\ndef test_leave():\n    os._exit(3)\n"
+    path = submission(tmp_path / "exits", REFERENCE_SERVER, tests)
+    overrides = QUICK | {"points": {"partA": {}, "partB": 5}}
+    report = grade_submission(path, load_settings(overrides=overrides))
+    print(report.table())
+    check_results(report, tmp_path)
+    partB = by_name(report)["partB squarer tests (wheats and chaffs)"]
+    assert partB.score == 0
+    assert "NOT VALID" in partB.output
+    assert "exited with code 3 before pytest finished" in partB.output
+
+
+# ----- finding the files ---------------------------------------------------------
+
+
+def test_files_one_folder_down_or_loose_are_found(tmp_path: Path) -> None:
+    path = tmp_path / "loose.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("__MACOSX/partA/server.py", "junk")
+        archive.writestr("handin/partA/server.py", "x = 1\n")
+        archive.writestr("test_squarer.py", "y = 2\n")
+    files, notes = grade.collect(path, load_settings())
+    assert files == {grade.SERVER: b"x = 1\n", grade.TESTS: b"y = 2\n"}
+    assert "partA/server.py: graded handin/partA/server.py" in notes
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    path = submission(tmp_path / "half", None, STARTER_TESTS)
+    report, data, seconds = quick_grade(path)
+    assert "partA/server.py: MISSING" in report.output
+    assert all("there is no partA/server.py" in t.output for t in partA(report))
+
+
+def test_a_link_in_a_zip_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "link.zip"
+    link = zipfile.ZipInfo("partA/server.py")
+    link.external_attr = 0o120777 << 16  # a symbolic link to /etc/passwd
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(link, "/etc/passwd")
+    with pytest.raises(grade.SubmissionError, match="symbolic link"):
+        grade.collect(path, load_settings())
+
+
+def test_a_link_in_a_folder_is_not_read(tmp_path: Path) -> None:
+    path = submission(tmp_path / "linked", None, STARTER_TESTS)
+    (path / grade.SERVER).parent.mkdir()
+    (path / grade.SERVER).symlink_to("/etc/passwd")
+    files, notes = grade.collect(path, load_settings())
+    assert files[grade.SERVER] is None
+    assert any("is a link" in note for note in notes)
+
+
+# ----- the rules -------------------------------------------------------------------
+
+
+def test_the_rules_scan_follows_imports_and_aliases() -> None:
+    source = """
+import threading as t
+import queue
+from threading import RLock as R, Event
+import multiprocessing.pool
+lock = t.Lock()
+other = getattr(t, "Semaphore")(2)
+proc = __import__("subprocess")
+queue.Queue()
+Event()
+"""
+    rules = load_settings().rules.forbidden
+    found = [str(v) for v in grade.find_violations(source, rules)]
+    assert found == [
+        "partA/server.py:4: uses threading.RLock",
+        "partA/server.py:5: uses multiprocessing.pool",
+        "partA/server.py:6: uses threading.Lock",
+        "partA/server.py:7: uses threading.Semaphore",
+        "partA/server.py:8: uses subprocess",
+    ]
+
+
+def test_a_lock_costs_points_when_the_settings_say_so(tmp_path: Path) -> None:
+    server = "import threading\n\nLOCK = threading.Lock()\n"
+    for costs, score in ((True, -1), (False, 0)):
+        settings = load_settings(overrides={"rules": {"costs_points": costs}})
+        [result] = grade._grade_rules(server.encode(), settings)
+        assert (result.status, result.score) == ("failed", score)
+        assert "partA/server.py:3: uses threading.Lock" in result.output
