@@ -188,7 +188,8 @@ def _report(
         isolation=isolation,
     )
     summary = f"Score: {_points(score)} / {_points(settings.max_score)}"
-    report.output = "\n\n".join(part for part in (summary, output) if part)
+    contained = "\n".join(f"Sandbox: {line}" for line in isolation)
+    report.output = "\n\n".join(p for p in (summary, output, contained) if p)
     return report
 
 
