@@ -1,8 +1,19 @@
-"""Run the partA key-value server from the command line, for demos and ``nc``.
+"""Run the key-value server from the command line, for demos and ``nc``.
 
-Usage: ``python runners/srunner.py [--host 127.0.0.1] [--port 9999]``
+Usage: ``python runners/srunner.py [--host 127.0.0.1] [--port 9999]
+[--server partA|partC] [--store memory|sqlite:PATH|postgres:DSN]``
 (or ``python -m runners.srunner``). ``--port 0`` picks a free port; the line
 printed at start says which one.
+
+``--server`` picks the server: partA's (the default) or partC's (List,
+notifications, transactions). ``--store`` picks where it keeps its data:
+``memory`` (the default; nothing survives a stop), a SQLite file, or a
+PostgreSQL database (see ``partC/stores.py``; PostgreSQL needs psycopg). A
+durable store keeps everything across restarts. partC's server flushes the
+store before every reply that follows a change, so a change is on disk once
+any later reply has been sent on its connection; partA's server never calls
+``flush``, so with it the changes are committed when the server stops
+cleanly (srunner says so on stderr).
 
 Theory of operation
 -------------------
@@ -34,30 +45,71 @@ import queue
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 # Run as a script, Python puts runners/ on sys.path, not the folder above it
 # that holds partA; this line makes ``import partA`` work from any directory.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from partA.kvstore import InMemoryKVStore, KVStore
-from partA.server import KeyValueServer
 from runners.cli import add_address_options
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 WINDOWS_WAKE_SECONDS = 0.5  # see wait_for_stop_signal
 
 
+SERVERS = ("partA", "partC")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="srunner", description="Run the partA key-value server until Ctrl-C."
+        prog="srunner", description="Run the key-value server until Ctrl-C."
     )
     add_address_options(parser, port_help="0 picks a free port; default: %(default)s")
+    parser.add_argument(
+        "--server", choices=SERVERS, default="partA", help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--store",
+        type=store_spec,
+        default="memory",
+        metavar="SPEC",
+        help="memory, sqlite:PATH or postgres:DSN; default: %(default)s",
+    )
     return parser.parse_args(argv)
 
 
+def store_spec(text: str) -> str:
+    """Check a ``--store`` spec before anything is opened; argparse reports errors."""
+    from partC.stores import BadStoreSpec, parse_store_spec
+
+    try:
+        parse_store_spec(text)
+    except BadStoreSpec as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
 def make_store(args: argparse.Namespace) -> KVStore:
-    """Build the store the server keeps its data in (the place for ``--store``)."""
-    return InMemoryKVStore()
+    """Build the store that ``--store`` names, for the server ``--server`` names.
+
+    partA's server with ``memory`` gets partA's ``InMemoryKVStore``, as
+    always; everything else comes from ``partC.stores.make_store``.
+    """
+    if args.server == "partA" and args.store == "memory":
+        return InMemoryKVStore()
+    from partC.stores import make_store as make_partc_store
+
+    return make_partc_store(args.store)
+
+
+def server_class(name: str) -> type:
+    """The ``KeyValueServer`` class of ``name`` (partA or partC)."""
+    if name == "partC":
+        from partC.server import KeyValueServer
+    else:
+        from partA.server import KeyValueServer
+    return KeyValueServer
 
 
 def install_stop_handlers() -> queue.SimpleQueue[int]:
@@ -90,7 +142,7 @@ def wait_for_stop_signal(stop_signals: queue.SimpleQueue[int]) -> int:
             continue
 
 
-def serve(server: KeyValueServer, host: str, port: int) -> int:
+def serve(server: Any, host: str, port: int) -> int:
     """Start ``server``, run it until a stop signal, close it; return 0 or 1."""
     stop_signals = install_stop_handlers()
     try:
@@ -122,11 +174,41 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        server = KeyValueServer(make_store(args))
+        store = make_store(args)
+    except Exception as error:  # sqlite3.Error, psycopg.Error, ImportError...
+        print(f"srunner: cannot open the store {args.store}: {error}", file=sys.stderr)
+        return 1
+    try:
+        return run_server(args, store)
+    finally:
+        close_store(store)
+
+
+def run_server(args: argparse.Namespace, store: KVStore) -> int:
+    """Build the server ``args`` name on ``store`` and serve until stopped."""
+    if args.server == "partA" and args.store != "memory":
+        print(
+            "srunner: note: partA's server never calls flush(); the store commits"
+            " its changes when the server stops cleanly (--server partC flushes"
+            " before every reply that follows a change)",
+            file=sys.stderr,
+        )
+    try:
+        server = server_class(args.server)(store)
         return serve(server, args.host, args.port)
     except NotImplementedError as error:  # the student's stub, not written yet
-        print(f"srunner: partA/server.py is not finished: {error}", file=sys.stderr)
+        print(
+            f"srunner: {args.server}/server.py is not finished: {error}",
+            file=sys.stderr,
+        )
         return 1
+
+
+def close_store(store: KVStore) -> None:
+    """Close a store that can be closed (a durable one commits what is pending)."""
+    close = getattr(store, "close", None)
+    if close is not None:
+        close()
 
 
 if __name__ == "__main__":
