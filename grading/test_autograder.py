@@ -10,12 +10,14 @@ import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from grading.autograder import build_bundle, find_student_files
+from grading.autograder import build_bundle
 
 ROOT = Path(__file__).resolve().parent.parent
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
@@ -61,9 +63,21 @@ def test_bundle_holds_the_scripts_at_its_root_and_the_kit(bundle: Path) -> None:
         assert "pytest==" in archive.read("setup.sh").decode()
 
 
-def autograder_folder(tmp_path: Path, bundle: Path, files: dict[str, str]) -> Path:
-    """An /autograder-shaped folder: the bundle in source/, a submission."""
-    root = tmp_path / "autograder"
+@pytest.fixture
+def root() -> Iterator[Path]:
+    """An empty folder to shape like /autograder.
+
+    Like /autograder, and unlike ``tmp_path``, every user may enter it: the
+    sandbox runs student code as a user of its own, which reads the kit.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="autograder-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def autograder_folder(root: Path, bundle: Path, files: dict[str, str]) -> Path:
+    """``root`` shaped like /autograder: the bundle in source/, a submission."""
     if not bundle.exists():
         build_bundle(bundle)
     with zipfile.ZipFile(bundle) as archive:
@@ -92,55 +106,38 @@ def run_autograder(root: Path, python: str = sys.executable) -> dict:
     return report
 
 
-def test_results_are_written_when_python_cannot_start(
-    tmp_path: Path, bundle: Path
-) -> None:
-    root = autograder_folder(tmp_path, bundle, {})
+def test_results_are_written_when_python_cannot_start(root: Path, bundle: Path) -> None:
+    autograder_folder(root, bundle, {})
     report = run_autograder(root, python="/bin/false")
     assert report["score"] == 0
     assert "please tell the course staff" in report["output"]
 
 
-def test_results_are_written_when_the_grader_crashes(
-    tmp_path: Path, bundle: Path
-) -> None:
-    root = autograder_folder(tmp_path, bundle, {})
+def test_results_are_written_when_the_grader_crashes(root: Path, bundle: Path) -> None:
+    autograder_folder(root, bundle, {})
     (root / "source" / "grading" / "grade.py").write_text("raise SystemExit(3)\n")
     report = run_autograder(root)
     assert report["score"] == 0
     assert "SystemExit" in report["tests"][0]["output"]
 
 
-def test_loose_files_are_found(tmp_path: Path) -> None:
-    (tmp_path / "sub" / "p0" / "partA").mkdir(parents=True)
-    (tmp_path / "sub" / "p0" / "partA" / "server.py").write_text("server")
-    (tmp_path / "sub" / "test_squarer.py").write_text("tests")
-    (tmp_path / "spare").mkdir()
-    folder = find_student_files(tmp_path / "sub", tmp_path / "spare")
-    assert folder == tmp_path / "spare"
-    assert (folder / "partA" / "server.py").read_text() == "server"
-    assert (folder / "partB" / "test_squarer.py").read_text() == "tests"
-
-
 @pytest.mark.slow
-def test_the_reference_earns_full_marks(tmp_path: Path, bundle: Path) -> None:
+def test_the_reference_earns_full_marks(root: Path, bundle: Path) -> None:
     files = {
         name: (ROOT / name).read_text()
         for name in ("partA/server.py", "partB/test_squarer.py")
     }
-    report = run_autograder(autograder_folder(tmp_path, bundle, files))
+    report = run_autograder(autograder_folder(root, bundle, files))
     maximum = sum(test.get("max_score", 0) for test in report["tests"])
     assert report["score"] == maximum == 16, report["output"]
 
 
 @pytest.mark.slow
-def test_a_broken_submission_is_graded_on_what_it_did(
-    tmp_path: Path, bundle: Path
-) -> None:
+def test_a_broken_submission_is_graded_on_what_it_did(root: Path, bundle: Path) -> None:
     """A syntax error in server.py, both files loose at the top."""
     starter = "def test_nothing() -> None:\n    assert 2 * 2 == 4\n"
     files = {"server.py": "def start(:\n", "test_squarer.py": starter}
-    report = run_autograder(autograder_folder(tmp_path, bundle, files))
+    report = run_autograder(autograder_folder(root, bundle, files))
     partA = [t for t in report["tests"] if "TestBasic" in t.get("name", "")]
     assert partA, report
     assert all(t["score"] == 0 for t in partA)
