@@ -197,7 +197,7 @@ def _since(started: float) -> float:
 
 
 def _short(test: Any) -> str:
-    return str(test.name).rsplit("::", 1)[-1]
+    return str(test.name).removeprefix("partA ")
 
 
 def _sum(tests: list[Any], field: str = "max_score") -> str:
