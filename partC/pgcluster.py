@@ -20,7 +20,10 @@ in the child, like ``runuser -u postgres --``), and the temp dir is handed
 over to that user. Anyone else runs them as themselves.
 
 Anything missing raises ``PostgresUnavailable`` with what is missing and how
-to get it, so that a fixture can skip with that reason.
+to get it. ``postgres_for_tests()`` is the body of the test modules' session
+fixtures: it yields a DSN (``KV_POSTGRES_DSN`` if set: a server of your own,
+whose database the tests may write tables and schemas into), or skips with
+the missing piece named.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 PG_USER = "kv"
 """The database superuser of the throwaway cluster."""
@@ -46,6 +52,33 @@ STEP_TIMEOUT = 60.0  # seconds for initdb, start or stop
 
 class PostgresUnavailable(RuntimeError):
     """PostgreSQL cannot run here; the text names what is missing."""
+
+
+def postgres_for_tests() -> Iterator[str]:
+    """Yield the DSN of a PostgreSQL server for a test session, then stop it.
+
+    Skips (``pytest.skip``) with the reason when psycopg or the server
+    programs are missing, or the server cannot start.
+    """
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip('psycopg is not installed: pip install "psycopg[binary]"')
+    if dsn := os.environ.get("KV_POSTGRES_DSN"):
+        yield dsn
+        return
+    cluster = None
+    try:
+        cluster = TempCluster()
+        dsn = cluster.start()
+    except PostgresUnavailable as error:
+        if cluster is not None:
+            cluster.stop()
+        pytest.skip(f"PostgreSQL cannot run here: {error}")
+    try:
+        yield dsn
+    finally:
+        cluster.stop()
 
 
 def find_bindir() -> Path:

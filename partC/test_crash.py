@@ -1,12 +1,14 @@
 """A write is durable once the server has sent any later reply on its connection.
 
-The test runs the real thing: ``srunner --server partC --store sqlite:PATH``
-as a process of its own, loaded by several clients at once, and killed with
-SIGKILL in the middle of the load (no chance to flush or close anything).
-Then it starts the server again on the same file and reads everything back
-with ``List``. It does that for a few rounds, on the one file.
+The test runs the real thing: ``srunner --server partC --store SPEC`` as a
+process of its own, with a SQLite store (and a PostgreSQL one, where
+PostgreSQL can run: see ``partC/pgcluster.py``). Several clients load it at
+once, and it is killed with SIGKILL in the middle of the load (no chance to
+flush or close anything). Then the test starts the server again on the same
+store and reads everything back with ``List``. It does that for a few
+rounds, on the one store.
 
-Each client sends "units", each with keys of its own, so that what the file
+Each client sends "units", each with keys of its own, so that what the store
 holds tells exactly which units got in:
 
 * plain clients send one to four ``Put`` of new keys and then a ``Get`` of
@@ -24,6 +26,7 @@ that nobody sent.
 from __future__ import annotations
 
 import itertools
+import os
 import queue
 import signal
 import socket
@@ -34,6 +37,7 @@ from pathlib import Path
 
 import pytest
 
+from partC.pgcluster import postgres_for_tests
 from runners.test_runners import LISTENING, SRUNNER, Runner
 
 pytestmark = [
@@ -50,7 +54,7 @@ ROUNDS = 3  # kill and restart this many times, on one file
 PLAIN_CLIENTS = 4
 TRANSACTION_CLIENTS = 4
 CLIENTS = PLAIN_CLIENTS + TRANSACTION_CLIENTS
-ACKS_BEFORE_KILL = 2000  # units acknowledged in a round before the kill
+ACKS_BEFORE_KILL = 1000  # units acknowledged in a round before the kill
 DEADLINE = 20.0  # seconds; any one wait
 
 Unit = dict[bytes, bytes]  # the keys a unit writes, and each key's value
@@ -130,11 +134,34 @@ class LineReader:
         return lines
 
 
+@pytest.fixture(scope="session")
+def postgres_dsn() -> Iterator[str]:
+    """A PostgreSQL server for this session: ``KV_POSTGRES_DSN``, or our own."""
+    yield from postgres_for_tests()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_spec(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A ``--store`` spec for a new, empty store: a file, or a schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:{tmp_path / 'crash.db'}"
+        return
+    import psycopg
+
+    dsn, schema = request.getfixturevalue("postgres_dsn"), f"crash_{os.getpid()}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.execute(f"CREATE SCHEMA {schema}")
+    yield f"postgres:{dsn} options=-csearch_path={schema}"
+    with psycopg.connect(dsn, autocommit=True) as admin:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[[], tuple[Runner, int]]]:
-    """``start_server()`` runs srunner with partC's server on one SQLite file."""
+def start_server(store_spec: str) -> Iterator[Callable[[], tuple[Runner, int]]]:
+    """``start_server()`` runs srunner with partC's server on one store."""
     started: list[Runner] = []
-    spec = f"sqlite:{tmp_path / 'crash.db'}"
+    spec = store_spec
 
     def start() -> tuple[Runner, int]:
         args = [SRUNNER, "--server", "partC", "--store", spec, "--port", "0"]
@@ -239,7 +266,7 @@ def writes(clients: list[LoadClient], units: Callable[[LoadClient], int]) -> int
 
 
 def test_acknowledged_writes_survive_sigkill(
-    start_server: Callable[[], tuple[Runner, int]],
+    start_server: Callable[[], tuple[Runner, int]], store_spec: str
 ) -> None:
     clients: list[LoadClient] = []
     for round_number in range(1, ROUNDS + 1):
@@ -250,7 +277,8 @@ def test_acknowledged_writes_survive_sigkill(
         check_all(clients, read_everything(port))
         server.popen.send_signal(signal.SIGINT)
         assert server.finish() == 0, f"srunner did not stop cleanly; {server}"
-        print(round_report(round_number, clients[-CLIENTS:]))
+        kind = store_spec.partition(":")[0]
+        print(kind, round_report(round_number, clients[-CLIENTS:]))
 
 
 def round_report(round_number: int, clients: list[LoadClient]) -> str:

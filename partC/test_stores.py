@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from partA.kvstore import InMemoryKVStore
-from partC.pgcluster import PostgresUnavailable, TempCluster
+from partC.pgcluster import postgres_for_tests
 from partC.store import Change, DurableKVStore, MemoryStore, apply_change
 from partC.stores import (
     STORE_SPECS,
@@ -46,23 +46,7 @@ CHILD_TIMEOUT = 60.0  # seconds for a child process that writes and dies
 @pytest.fixture(scope="session")
 def postgres_dsn() -> Iterator[str]:
     """A PostgreSQL server for this session: ``KV_POSTGRES_DSN``, or our own."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        pytest.skip('psycopg is not installed: pip install "psycopg[binary]"')
-    if dsn := os.environ.get("KV_POSTGRES_DSN"):
-        yield dsn
-        return
-    cluster = None
-    try:
-        cluster = TempCluster()
-        dsn = cluster.start()
-    except PostgresUnavailable as error:
-        if cluster is not None:
-            cluster.stop()
-        pytest.skip(f"PostgreSQL cannot run here: {error}")
-    yield dsn
-    cluster.stop()
+    yield from postgres_for_tests()
 
 
 class Backend:
