@@ -15,6 +15,8 @@ served when the reply to a later request on the same connection arrives
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from partA.harness import (
@@ -85,6 +87,12 @@ class PartCServerUnderTest(ServerUnderTest):
             return server_class(self.durable)
 
         super().__init__(make)
+
+    def connect(self, rcvbuf: int | None = None) -> TestClient:
+        """partA's ``connect``, without Nagle's delay on the test's small sends."""
+        client = super().connect(rcvbuf)
+        client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return client
 
 
 # ----- talking to the server ---------------------------------------------------
