@@ -56,6 +56,9 @@ class DurableKVStore(KVStore):
         """Release what the store holds open. Safe to call twice."""
 
 
+CHANGE_OPS = ("put", "delete", "update")
+
+
 def apply_change(store: KVStore, change: Change) -> None:
     """Make one change through the four ``KVStore`` methods."""
     if change.op == "put":
@@ -72,7 +75,10 @@ class MemoryStore(InMemoryKVStore, DurableKVStore):
     """Everything in memory: ``apply`` is atomic, ``flush`` has nothing to do."""
 
     def apply(self, changes: list[Change]) -> None:
-        for change in changes:  # one thread, no failure midway: atomic enough
+        for change in changes:  # check them all first: then none can fail midway
+            if change.op not in CHANGE_OPS:
+                raise ValueError(f"unknown change {change.op!r}")
+        for change in changes:
             apply_change(self, change)
 
     def flush(self) -> None:
