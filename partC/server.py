@@ -271,9 +271,12 @@ class KeyValueServer(_PartAServer):
             self._commands[request.op](client, request)
         held, self._held = self._held, []
         if self._dirty:
-            self._store.flush()
+            self._flush()
         for target, reply in held:
             super()._reply(target, reply)
+
+    def _flush(self) -> None:
+        self._store.flush()
 
     def _reply(self, client, reply: bytes) -> None:
         """Hold ``reply`` until the batch is served (and the store flushed)."""

@@ -29,7 +29,12 @@ def test_a_subscriber_hears_of_others_changes_not_its_own(
 ) -> None:
     listener, other = kv.connect(), kv.connect()
     subscribe(listener)
-    ask(listener, b"Put:mine:1", [], "the subscriber's own Put")
+    listener.send([b"Put:mine:1"])
+    own = sync(listener, "the reply to a Ping after the subscriber's own Put")
+    assert own == [], (
+        f"a subscriber received {own} after a Put of its own: a subscriber is "
+        "notified of changes made by others, never of its own changes"
+    )
     ask(other, b"Put:a:1", [], "a Put by another client")
     ask(other, b"Update:a:1:2", [], "an Update by another client")
     ask(other, b"Delete:a", [], "a Delete by another client")
