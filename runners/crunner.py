@@ -1,9 +1,15 @@
-"""An interactive client for the partA key-value server.
+"""An interactive client for the key-value server (partA's, and partC's).
 
 Usage: ``python runners/crunner.py [--host 127.0.0.1] [--port 9999]``.
 Type requests (``help`` lists them); replies print as they arrive. With
 piped input (``crunner < requests.txt``) it sends every line, prints every
 reply, and exits.
+
+At a terminal, partC's notifications (``Changed:<op>:<key>``, sent when
+another client changes something after you ``Subscribe``) are marked with
+``*`` and shown in their own colour, as soon as they arrive; errors
+(``Error:...``, ``Aborted:...``) are red. Piped output is every line exactly
+as received.
 
 Theory of operation
 -------------------
@@ -63,9 +69,24 @@ Requests (keys and values may not contain ':'):
   Delete:key           remove the key and all its values (no reply)
   Update:key:old:new   remove the first value equal to old, if any, and
                        append new (no reply)
+partC's server also takes (each answered by one line, or as said):
+  List                 every key:value, keys sorted, then End:List
+  Subscribe            Subscribed; then a Changed:<op>:<key> line for every
+                       change another client makes (shown marked with *)
+  Unsubscribe          Unsubscribed; no more notifications
+  Begin                Begun: start a transaction (your changes stay
+                       invisible to others until Commit)
+  Commit               Committed, or Aborted:<reason> if another client
+                       changed what the transaction read
+  Rollback             RolledBack: the transaction's changes are discarded
+  Ping                 Pong: every reply before it has arrived
+  (a bad request gets one Error:<reason> line)
 Client commands:
   help                 show this help
   quit                 leave (Ctrl-D too)"""
+
+NOTIFICATION = "Changed:"  # how a partC notification line starts
+ERRORS = ("Error:", "Aborted:")  # partC replies that report a failure
 
 
 class Colours:
@@ -81,7 +102,7 @@ class Colours:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="crunner", description="Talk to the partA key-value server."
+        prog="crunner", description="Talk to the key-value server (partA or partC)."
     )
     add_address_options(parser, port_help="default: %(default)s")
     return parser.parse_args(argv)
@@ -198,7 +219,7 @@ class TerminalConsole:
 
     def show(self, text: str) -> None:
         """Print the reply ``text``, in colour; called by the replies thread."""
-        text = self.colours.paint(text, "32")
+        text = styled(text, self.colours)
         if self.redraw and self.prompting.is_set():
             typed = readline.get_line_buffer() if readline else ""
             text = f"\r\x1b[K{text}\n{PROMPT}{typed}"
@@ -206,6 +227,16 @@ class TerminalConsole:
             text += "\n"
         sys.stdout.write(text)
         sys.stdout.flush()
+
+
+def styled(text: str, colours: Colours) -> str:
+    """A reply line as the terminal shows it: notifications marked and yellow,
+    errors red, other replies green."""
+    if text.startswith(NOTIFICATION):
+        return colours.paint("* " + text, "33")
+    if text.startswith(ERRORS):
+        return colours.paint(text, "31")
+    return colours.paint(text, "32")
 
 
 def run_lines(session: Session, console: PipedConsole | TerminalConsole) -> None:
