@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TextIO
 
+from grading.settings import SettingsError, load_settings
+
 KIT_ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("partA", "partB", "format", "rules")
 CSV_COLUMNS = ("student", "total", *PARTS, "time", "status")
@@ -98,12 +100,18 @@ def grade_all(
     jobs: int = 2,
     timeout: float = DEFAULT_TIMEOUT,
     progress: Progress | None = None,
+    settings: Path | None = None,
 ) -> list[Outcome]:
-    """Grade every submission, ``jobs`` at a time; outcomes sorted by student."""
+    """Grade every submission, ``jobs`` at a time; outcomes sorted by student.
+
+    ``settings``: a settings file instead of grading/settings.toml.
+    """
     outcomes = []
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [
-            pool.submit(grade_one, student, path, out / _safe(student), timeout)
+            pool.submit(
+                grade_one, student, path, out / _safe(student), timeout, settings
+            )
             for student, path in submissions.items()
         ]
         for future in as_completed(futures):
@@ -120,13 +128,20 @@ def _safe(student: str) -> str:
     return student.replace(os.sep, "_").replace("/", "_").lstrip(".") or "_"
 
 
-def grade_one(student: str, submission: Path, folder: Path, timeout: float) -> Outcome:
+def grade_one(
+    student: str,
+    submission: Path,
+    folder: Path,
+    timeout: float,
+    settings: Path | None = None,
+) -> Outcome:
     """Grade one submission in a child process; never raises, never hangs."""
     started = time.monotonic()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     results = folder / "results.json"
     command = [sys.executable, "-m", "grading.batch", str(submission), str(results)]
+    command += [str(settings.resolve())] if settings else []
     with open(folder / "grader.log", "wb") as log:
         returncode = _run_bounded(command, log, timeout)
     seconds = time.monotonic() - started
@@ -392,6 +407,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
         "--out", type=Path, help="where results go (default: FOLDER-results)"
     )
     parser.add_argument(
+        "--settings", type=Path, help="a settings file (default: grading/settings.toml)"
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=DEFAULT_TIMEOUT,
@@ -406,6 +424,11 @@ def command(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         print(f"batch: no such folder: {args.folder}", file=sys.stderr)
         return 2
+    try:  # a bad settings file is one error now, not one per student later
+        load_settings(args.settings)
+    except SettingsError as error:
+        print(f"batch: {error}", file=sys.stderr)
+        return 2
     out = args.out or args.folder.with_name(f"{args.folder.resolve().name}-results")
     submissions = find_submissions(args.folder, skip=[out])
     if not submissions:
@@ -415,7 +438,12 @@ def command(args: argparse.Namespace) -> int:
     started = time.monotonic()
     progress = Progress(len(submissions))
     outcomes = grade_all(
-        submissions, out, jobs=args.jobs, timeout=args.timeout, progress=progress
+        submissions,
+        out,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        progress=progress,
+        settings=args.settings,
     )
     text = summary(outcomes, time.monotonic() - started, args.jobs)
     csv_path = args.csv or out / "grades.csv"
@@ -429,12 +457,12 @@ def command(args: argparse.Namespace) -> int:
 
 
 def _grade_in_child(argv: Sequence[str]) -> int:
-    """``python -m grading.batch SUBMISSION RESULTS``: grade, write, exit."""
+    """``python -m grading.batch SUBMISSION RESULTS [SETTINGS]``: grade, write."""
     from grading.grade import grade_submission, write_results
 
-    submission, results = (Path(arg) for arg in argv)
+    submission, results, *settings = (Path(arg) for arg in argv)
     try:
-        report = grade_submission(submission)
+        report = grade_submission(submission, load_settings(*settings))
     except Exception:
         traceback.print_exc()
         return 1

@@ -7,9 +7,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from pathlib import Path
 
+import pytest
+
 from grading import batch
+from grading.__main__ import main
 from grading.batch import Outcome, Progress, find_submissions, part_of
 
 RESULTS = {  # as grading/grade.py numbers and names its tests
@@ -127,3 +131,29 @@ def test_a_grader_that_does_not_finish_still_leaves_results(tmp_path: Path) -> N
     report = json.loads(result.results.read_text())
     assert report["score"] == 0
     assert "Not graded (timed out" in report["output"]
+
+
+def test_the_verb_grades_a_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two submissions the grader turns down at once: files missing, a bad zip."""
+    (tmp_path / "class" / "empty").mkdir(parents=True)
+    with zipfile.ZipFile(tmp_path / "class" / "climber.zip", "w") as archive:
+        archive.writestr("../escaped.txt", "out of the folder")
+    status = main(["batch", str(tmp_path / "class"), "-j", "2"])
+    out = tmp_path / "class-results"
+    rows = list(csv.DictReader((out / "grades.csv").open()))
+    assert [row["student"] for row in rows] == ["climber", "empty"]
+    assert {row["total"] for row in rows} == {"0"}
+    assert {row["status"] for row in rows} == {"graded"}
+    for student in ("climber", "empty"):
+        report = json.loads((out / student / "results.json").read_text())
+        assert report["score"] == 0
+        assert report["tests"]
+    assert "climbs out" in (out / "climber" / "results.json").read_text()
+    shown = capsys.readouterr().out
+    assert "Graded 2 submissions" in shown
+    assert "  0 | " in shown
+    assert (out / "summary.txt").read_text().startswith("Graded 2 submissions")
+    assert not (tmp_path / "escaped.txt").exists()
+    assert status == 0
