@@ -118,7 +118,8 @@ def test_a_test_ordered_by_sleeping_is_invalid_on_the_jitter_wheat(
     verdict = run_squarer_tests(path, chaffs=[])  # every wheat, default runs
     only_failure(verdict, "test_square_is_ready_after_a_moment")
     failed = {r.squarer.name: r.failed_runs for r in verdict.wheats}
-    assert failed == {"jitter": failed["jitter"], "reference": 0, "unbounded": 0}
+    # The other wheats usually pass it, but not surely: on a loaded machine a
+    # 0.1 s nap can be too short for them too. That is the test's flaw.
     # Seeds 0 to 3 pause 0.16 s or more before the first square (wheat_jitter's
     # docstring); >= 3 leaves room for a sleep that oversleeps on a busy machine.
     assert failed["jitter"] >= 3
