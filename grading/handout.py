@@ -24,11 +24,21 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
-SHIPPED = ["README.md", "pyproject.toml", ".gitignore", "partA", "partB", "runners"]
+SHIPPED = [
+    "README.md",
+    "HANDOUT.md",
+    "pyproject.toml",
+    ".gitignore",
+    "partA",
+    "partB",
+    "runners",
+]
 LEFT_OUT = {"__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 STUB = 'raise NotImplementedError("{where}: your code here")'
 
@@ -120,7 +130,34 @@ def build_handout(out: Path, source: Path = ROOT) -> list[Path]:
     for relative, text in files.items():
         (out / relative).parent.mkdir(parents=True, exist_ok=True)
         (out / relative).write_text(text, encoding="utf-8")
-    return sorted(out / relative for relative in files)
+    written = sorted(out / relative for relative in files)
+    _format([path for path in written if path.suffix == ".py"])
+    return written
+
+
+def _format(paths: list[Path]) -> None:
+    """Format the cut files as ruff would, so untouched stubs keep the format point.
+
+    Cutting a region can leave blank lines where ruff wants none. Without ruff
+    (it comes with the kit's test extra) the files stay as cut.
+    """
+    try:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ruff",
+                "format",
+                "--quiet",
+                "--no-cache",
+                *map(str, paths),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        print(f"handout: could not run ruff format ({error}); files left as cut")
 
 
 def _tree(folder: Path) -> list[Path]:

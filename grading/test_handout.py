@@ -78,6 +78,16 @@ def test_handout_holds_no_solution_and_no_instructor_file(handout: Path) -> None
     assert "raise NotImplementedError" in (handout / "partA/server.py").read_text()
 
 
+def test_untouched_student_files_are_formatted(handout: Path) -> None:
+    files = ["partA/server.py", "partB/test_squarer.py"]
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", *files],
+        cwd=handout, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (handout / "HANDOUT.md").is_file()
+
+
 def run_pytest(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
