@@ -24,7 +24,13 @@ and the launcher sets the stage before it executes the command:
 
 Meanwhile the grader reads the command's output as it comes, keeping only the
 first and last halves of ``output_bytes``, and waits at most ``wall_seconds``:
-then it sends SIGTERM to the whole group, and SIGKILL a moment later.
+then it sends SIGTERM to the whole group, and SIGKILL a moment later. A run
+that prints more than ``output_limit_bytes`` is stopped there and then
+(SIGKILL to the group): a flood of output costs the grader nothing more.
+
+``hidden`` folders (the instructor tree) are covered, in the run's own mount
+namespace, by an empty folder that nobody may read, so the command cannot read
+the reference solutions even where the files are open to every user.
 
 Fallbacks, each recorded in ``Outcome.isolation`` (and never silent): without
 namespaces (no permission, not Linux) the command shares the machine's
@@ -77,6 +83,7 @@ class Limits:
     processes: int = 512
     file_size_mib: int = 64
     output_bytes: int = 65536
+    output_limit_bytes: int = 655360  # then the run is stopped; 0: never
 
     @classmethod
     def from_settings(cls, sandbox, wall_seconds: float) -> Limits:
@@ -88,6 +95,7 @@ class Limits:
             sandbox.processes,
             sandbox.file_size_mib,
             sandbox.output_bytes,
+            sandbox.output_limit_bytes,
         )
 
 
@@ -113,6 +121,7 @@ class Outcome:
     seconds: float
     isolation: Isolation
     limits: Limits
+    flooded: bool = False  # stopped for printing over output_limit_bytes
 
     @property
     def truncated(self) -> bool:
@@ -124,6 +133,9 @@ class Outcome:
 
     def describe(self) -> str:
         """How it ended, in words: "exited with code 1", "was stopped after..."."""
+        if self.flooded:
+            limit = self.limits.output_limit_bytes
+            return f"was stopped: printed more than {limit} bytes"
         if self.timed_out:
             return f"was stopped after {self.limits.wall_seconds:g} s (wall clock)"
         if self.signal == "SIGXCPU" or (
@@ -145,6 +157,7 @@ def run(
     limits: Limits,
     readable: Sequence[Path] = (),
     writable: Sequence[Path] = (),
+    hidden: Sequence[Path] = (),
     network: str = "private",
     user: str = "auto",
     uid_base: int = 61000,
@@ -154,7 +167,9 @@ def run(
 
     ``readable`` trees are opened to every user (read only), ``writable``
     ones given to the user who runs the command. ``network``: "private" or
-    "host"; ``user``: "auto", a user name, or "" for no change. Never raises
+    "host"; ``user``: "auto", a user name, or "" for no change; ``hidden``
+    folders are out of the command's sight where a mount namespace can be
+    had (else a note says so). Never raises
     for what the command does; raises ``SandboxError`` if no user id is free.
     """
     started = time.monotonic()
@@ -171,9 +186,12 @@ def run(
             "gid": gid,
             "status": str(status),
             "limits": limits.__dict__,
+            "hidden": [str(Path(path).resolve()) for path in hidden],
         }
         launch = [sys.executable, "-I", __file__, json.dumps(config), "--", *command]
-        returncode, timed_out, output, total = _supervise(launch, cwd, env, limits)
+        returncode, timed_out, flooded, output, total = _supervise(
+            launch, cwd, env, limits
+        )
         if user == "auto" and uid is not None:
             _kill_user(uid)  # belt and braces: none survive a PID namespace
         report = _read_status(status)
@@ -187,7 +205,9 @@ def run(
         ),
     )
     signal_name = _signal_of(returncode, report)
-    if signal_name or timed_out:
+    if flooded:
+        signal_name = None  # our SIGKILL: describe() says why
+    if signal_name or timed_out or flooded:
         returncode = None
     return Outcome(
         returncode,
@@ -198,6 +218,7 @@ def run(
         time.monotonic() - started,
         isolation,
         limits,
+        flooded,
     )
 
 
@@ -275,8 +296,11 @@ def _give(tree: Path, uid: int, gid: int | None) -> None:
 
 def _supervise(
     launch: list[str], cwd: Path, env: dict[str, str], limits: Limits
-) -> tuple[int | None, bool, str, int]:
-    """Run the launcher; (returncode, timed out, output kept, bytes printed)."""
+) -> tuple[int | None, bool, bool, str, int]:
+    """Run the launcher.
+
+    Returns (returncode, timed out, flooded, output kept, bytes printed).
+    """
     child = subprocess.Popen(
         launch,
         cwd=cwd,
@@ -286,7 +310,11 @@ def _supervise(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    output = _Output(limits.output_bytes)
+    output = _Output(
+        limits.output_bytes,
+        limits.output_limit_bytes,
+        lambda: _signal_group(child.pid, signal.SIGKILL),
+    )
     reader = threading.Thread(
         target=output.drain, args=(child.stdout,), name="sandbox-output", daemon=True
     )
@@ -302,7 +330,14 @@ def _supervise(
     _signal_group(child.pid, signal.SIGKILL)  # whatever is left of the group
     child.wait()
     reader.join(timeout=5)  # a process that escaped could hold the pipe open
-    return child.returncode, timed_out, output.text(), output.total
+    flooded = output.flooded
+    return (
+        child.returncode,
+        timed_out and not flooded,
+        flooded,
+        output.text(),
+        output.total,
+    )
 
 
 def _signal_group(group: int, number: int) -> None:
@@ -311,22 +346,36 @@ def _signal_group(group: int, number: int) -> None:
 
 
 class _Output:
-    """The first and last halves of at most ``cap`` bytes, and the total."""
+    """The first and last halves of at most ``cap`` bytes, and the total.
 
-    def __init__(self, cap: int) -> None:
+    Past ``limit`` bytes (0: no limit), ``stop()`` is called once and reading
+    ends: the writers are stopped, and what they printed last is dropped.
+    """
+
+    def __init__(self, cap: int, limit: int = 0, stop=None) -> None:
         self.half = max(cap // 2, 1)
         self.head = bytearray()
         self.tail = bytearray()
         self.total = 0
+        self.limit = limit
+        self.stop = stop
+        self.flooded = False
 
     def drain(self, pipe) -> None:
         with pipe:
             while chunk := pipe.read1(65536):
+                if self.limit and self.total + len(chunk) > self.limit:
+                    chunk = chunk[: self.limit - self.total]
+                    self.flooded = True
                 self.total += len(chunk)
                 room = self.half - len(self.head)
                 self.head += chunk[:room]
                 self.tail += chunk[room:] if room > 0 else chunk
                 del self.tail[: -self.half]
+                if self.flooded:
+                    if self.stop:
+                        self.stop()
+                    return
 
     def text(self) -> str:
         left_out = self.total - len(self.head) - len(self.tail)
@@ -393,6 +442,8 @@ def _launch(config: dict, command: list[str]) -> None:
     _write_status(config, status | {"notes": notes})
     if namespaces & CLONE_NEWPID:
         _be_init(config, command, mount=bool(namespaces & CLONE_NEWNS))
+    if config["hidden"]:
+        _write_status(config, {"more_notes": [_NOT_HIDDEN]})
     if config["uid"] is not None and not _reachable(Path(sys.prefix)):
         _run_as_root(config, f"{sys.prefix} is closed to other users")
     _become(config, command)
@@ -455,7 +506,12 @@ def _be_init(config: dict, command: list[str], *, mount: bool) -> None:
     if first:
         _wait_and_exit(first)
     signal.signal(signal.SIGTERM, lambda *_: os._exit(128 + signal.SIGTERM))
-    if mount and _fresh_proc_and_sys() and config["uid"] is not None:
+    private = mount and _fresh_proc_and_sys()
+    if config["hidden"]:
+        notes = _hide(config["hidden"]) if private else [_NOT_HIDDEN]
+        if notes:
+            _write_status(config, {"more_notes": notes})
+    if private and config["uid"] is not None:
         _reach_interpreter(Path(config["status"]).parent)
     if config["uid"] is not None and not _reachable(Path(sys.prefix)):
         _run_as_root(config, f"{sys.prefix} is closed to other users")
@@ -498,12 +554,39 @@ def _fresh_proc_and_sys() -> bool:
     return True
 
 
-def _mount(source: str | None, target: str, kind: str | None, flags: int) -> int:
+_NOT_HIDDEN = "no mount namespace: the instructor tree is not hidden"
+
+
+def _hide(folders: list[str]) -> list[str]:
+    """Cover each folder with an empty one nobody may read; notes on failures.
+
+    A folder that holds Python or the working folder stays in sight.
+    """
+    notes = []
+    needed = [Path(sys.prefix).resolve(), Path.cwd().resolve()]
+    for folder in folders:
+        if any(path.is_relative_to(folder) for path in needed):
+            notes.append(f"{folder} holds Python or the working folder: not hidden")
+        elif os.path.isdir(folder) and _mount(
+            "tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000"
+        ):
+            notes.append(f"{folder} could not be hidden")
+    return notes
+
+
+def _mount(
+    source: str | None,
+    target: str,
+    kind: str | None,
+    flags: int,
+    data: str | None = None,
+) -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     names = [
-        None if text is None else os.fsencode(text) for text in (source, target, kind)
+        None if text is None else os.fsencode(text)
+        for text in (source, target, kind, data)
     ]
-    return libc.mount(*names, flags, None)
+    return libc.mount(*names[:3], flags, names[3])
 
 
 def _reachable(path: Path) -> bool:

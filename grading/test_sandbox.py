@@ -114,7 +114,7 @@ def test_output_keeps_its_first_and_last_halves(tmp_path: Path) -> None:
     code = (
         "import sys\nfor i in range(1000): sys.stdout.write(f'{i:09} ' * 1000 + '\\n')"
     )
-    limits = sandbox.Limits(wall_seconds=20, output_bytes=4000)
+    limits = sandbox.Limits(wall_seconds=20, output_bytes=4000, output_limit_bytes=0)
     outcome = python(code, tmp_path, limits)
     assert outcome.ok
     assert outcome.output_bytes == 1000 * 10001
@@ -123,6 +123,23 @@ def test_output_keeps_its_first_and_last_halves(tmp_path: Path) -> None:
     assert outcome.output.endswith("000000999 \n")
     assert "bytes left out ..." in outcome.output
     assert len(outcome.output) < 4100
+
+
+def test_a_flood_of_output_is_stopped_at_the_limit(tmp_path: Path) -> None:
+    code = (
+        "import sys, time\nend = time.monotonic() + 60\n"
+        "while time.monotonic() < end: sys.stdout.write('flood ' * 1000)"
+    )
+    limits = sandbox.Limits(
+        wall_seconds=30, output_bytes=4000, output_limit_bytes=40000
+    )
+    outcome = python(code, tmp_path, limits)
+    assert outcome.flooded
+    assert outcome.describe() == "was stopped: printed more than 40000 bytes"
+    assert outcome.output_bytes == 40000
+    assert outcome.returncode is None
+    assert not outcome.timed_out
+    assert outcome.seconds < 10
 
 
 def test_cpu_time_is_limited(tmp_path: Path) -> None:
