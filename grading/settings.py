@@ -43,6 +43,31 @@ class PartATest:
 
 
 @dataclass(frozen=True)
+class PartCSuite:
+    """One graded partC suite and what it is worth (split among its tests)."""
+
+    name: str  # the file's stem, e.g. "test_transactions"
+    points: float
+
+    @property
+    def file(self) -> str:
+        return f"partC/{self.name}.py"
+
+
+@dataclass(frozen=True)
+class PartC:
+    """partC's grading: off unless ``enabled``."""
+
+    enabled: bool
+    seconds: float  # all its suites together, then every process is killed
+    suites: tuple[PartCSuite, ...]
+
+    @property
+    def total(self) -> float:
+        return sum(suite.points for suite in self.suites) if self.enabled else 0
+
+
+@dataclass(frozen=True)
 class Points:
     partA: tuple[PartATest, ...]
     partB: float
@@ -75,6 +100,7 @@ class Sandbox:
     processes: int
     file_size_mib: int
     output_bytes: int
+    output_limit_bytes: int  # a run that prints more is stopped (0: never)
     submission_kib: int
     zip_mib: int
     user: str  # "auto", a user name, or "" (stay who we are)
@@ -105,10 +131,11 @@ class Settings:
     sandbox: Sandbox
     rules: Rules
     visibility: Visibility
+    partC: PartC = PartC(False, 300, ())
 
     @property
     def max_score(self) -> float:
-        return self.points.total
+        return self.points.total + self.partC.total
 
 
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
@@ -148,7 +175,7 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build(data: dict[str, Any]) -> Settings:
-    _only(data, "", {"points", "runs", "sandbox", "rules", "visibility"})
+    _only(data, "", {"points", "runs", "sandbox", "rules", "visibility", "partC"})
     points = dict(data.get("points", {}))
     partA = points.pop("partA", {})
     tests = tuple(
@@ -171,7 +198,33 @@ def _build(data: dict[str, Any]) -> Settings:
         sandbox=sandbox,
         rules=_section(Rules, data, "rules"),
         visibility=visibility,
+        partC=_partC(data.get("partC", {})),
     )
+
+
+PARTC_SUITES = (  # the partC suites that may be graded (the others need PostgreSQL)
+    "test_list",
+    "test_errors",
+    "test_classic",
+    "test_notifications",
+    "test_transactions",
+    "test_serial_model",
+)
+
+
+def _partC(data: Any) -> PartC:
+    """The [partC] table; an absent one means partC is not graded."""
+    table = dict(_table(data, "partC"))
+    _only(table, "partC", {"enabled", "seconds", "points"})
+    enabled = _convert("partC.enabled", "bool", table.get("enabled", False))
+    seconds = _number("partC.seconds", table.get("seconds", 300))
+    points = _table(table.get("points", {}), "partC.points")
+    _only(points, "partC.points", set(PARTC_SUITES))
+    suites = tuple(
+        PartCSuite(name, _number(f"partC.points.{name}", value))
+        for name, value in points.items()
+    )
+    return PartC(enabled, seconds, suites)
 
 
 def _section(kind: type, data: dict[str, Any], name: str) -> Any:
