@@ -6,10 +6,12 @@ writes it as Gradescope's results.json.
 Theory of operation
 -------------------
 A submission is a folder or a zip holding ``partA/server.py`` and
-``partB/test_squarer.py`` (also found at the top, or one folder down). Only
-those two files are read from it, each capped in size; a zip with a name
-that climbs out of its folder, an absolute name or a symbolic link is
-refused as a whole.
+``partB/test_squarer.py`` (also found at the top, or one folder down), and
+``partC/server.py`` when the settings turn partC on. Only those files are
+read from it, each capped in size; a zip with a name that climbs out of its
+folder, an absolute name or a symbolic link is refused as a whole, and so is
+a submission that holds none of the files (the report's ``status`` is then
+"refused", in results.json's ``extra_data``).
 
 The grader builds the pristine student kit (``build_handout``) in a fresh
 folder, lays the two files over it, and grades four things:
@@ -18,22 +20,28 @@ folder, lays the two files over it, and grades four things:
   sandbox (grading/sandbox.py). A small plugin writes each outcome as it
   happens, so if the process hangs, crashes or is killed, the tests that
   finished keep their result and the others get 0 with what happened.
+* partC (when the settings turn it on): its graded suites, likewise, after
+  partA; one entry per suite, its points split among its tests.
 * partB: ``run_squarer_tests`` (grading/squarer_tests.py) on the student's
-  tests, itself run in the sandbox: their tests are code too.
+  tests, itself run in the sandbox: their tests are code too. The judge runs
+  from a folder of its own that holds only what it needs (the squarers, the
+  plugin, the student's file), never from the instructor tree.
 * format: ``ruff format --check`` on the two files (ruff only reads them).
 * the course rules: an AST scan of server.py for forbidden names (locks,
   processes, ...), each use reported with its line.
 
 partA and partB run at the same time, each in a sandbox of its own with its
 own wall clock, so the grader ends in bounded time whatever a submission
-does, and the report always says what happened.
+does, and the report always says what happened. No sandboxed run sees the
+instructor tree (the reference solutions) or another run's folder: they are
+hidden in its mount namespace (``sandbox.run(hidden=...)``), and on
+Gradescope the tree is also closed to the sandbox's user.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import json
 import os
 import shutil
@@ -50,10 +58,11 @@ from pathlib import Path, PurePosixPath
 
 from grading import sandbox
 from grading.handout import build_handout
-from grading.settings import PartATest, Settings, load_settings
+from grading.settings import PartATest, PartCSuite, Settings, load_settings
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 SERVER, TESTS = "partA/server.py", "partB/test_squarer.py"
+PARTC_SERVER = "partC/server.py"
 MAX_MEMBERS = 10_000  # entries in a zip, or files in a folder, looked at
 OUTPUT_CHARS = 4000  # of a run's output kept in the report
 
@@ -90,6 +99,9 @@ class GradeReport:
     output: str
     stdout_visibility: str = "hidden"
     isolation: list[str] = field(default_factory=list)  # one line per sandbox
+    # "graded"; "refused": nothing in it could be graded (a bad zip, no files);
+    # "grader failed": the grader's own bug
+    status: str = "graded"
 
     def to_gradescope(self) -> dict:
         """The report as Gradescope's results.json object."""
@@ -98,6 +110,7 @@ class GradeReport:
             "execution_time": round(self.execution_time, 1),
             "output": self.output,
             "stdout_visibility": self.stdout_visibility,
+            "extra_data": {"status": self.status},
             "tests": [
                 {
                     "name": test.name,
@@ -115,7 +128,8 @@ class GradeReport:
     def table(self) -> str:
         """The grade as a table a person reads, one line per test."""
         width = max([len(test.name) for test in self.tests] + [10])
-        lines = [f"Grade of {self.submission}", ""]
+        status = "" if self.status == "graded" else f" ({self.status.upper()})"
+        lines = [f"Grade of {self.submission}{status}", ""]
         for test in self.tests:
             mark = "ok  " if test.status == "passed" else "FAIL"
             first = test.output.splitlines()[0] if test.output else ""
@@ -154,18 +168,27 @@ def grade_submission(submission: Path, settings: Settings | None = None) -> Grad
     started = time.monotonic()
     settings = settings or load_settings()
     submission = Path(submission)
+    status = "graded"
     try:
         files, notes = collect(submission, settings)
+        if all(content is None for content in files.values()):
+            raise SubmissionError(
+                "none of the files to grade is in it:\n" + "\n".join(notes)
+            )
         tests, isolation = _grade_files(files, notes, settings)
         output = "\n".join(notes)
     except SubmissionError as error:
         tests, isolation = _all_failed(settings, f"not graded: {error}"), []
         output = f"The submission could not be graded: {error}"
+        status = "refused"
     except Exception:  # the grader's own bug: still a report, saying so
         detail = traceback.format_exc(limit=8)
         tests, isolation = _all_failed(settings, "not graded: the grader failed"), []
         output = f"The grader failed (not your fault; tell the staff):\n{detail}"
-    return _report(submission, settings, tests, isolation, output, started)
+        status = "grader failed"
+    report = _report(submission, settings, tests, isolation, output, started)
+    report.status = status
+    return report
 
 
 def _report(
@@ -199,7 +222,7 @@ def _grade_files(
     with tempfile.TemporaryDirectory(prefix="p0-grade-") as folder:
         work = Path(folder)
         kit = work / "kit"
-        build_handout(kit)
+        build_handout(kit, partC=settings.partC.enabled)
         for name, content in files.items():
             if content is not None:
                 (kit / name).write_bytes(content)
@@ -208,21 +231,53 @@ def _grade_files(
         shutil.copy(Path(__file__).with_name("outcome_plugin.py"), plugins)
         for tree in (kit, plugins):
             sandbox.open_to_all(tree)
+        for name in RUN_FOLDERS[2:]:  # all there before any run hides the others
+            _scratch(work / name)
         os.chmod(work, 0o755)
         with ThreadPoolExecutor(2, thread_name_prefix="grade") as pool:
-            partA = pool.submit(_grade_partA, work, files[SERVER], notes, settings)
+            servers = pool.submit(_grade_servers, work, files, notes, settings)
             partB = pool.submit(_grade_partB, work, files[TESTS], notes, settings)
             format_ = _grade_format(kit, files, notes, settings)
             rules = _grade_rules(files[SERVER], settings)
-            (testsA, isolationA), (testsB, isolationB) = partA.result(), partB.result()
-    isolation = [line for line in (isolationA, isolationB) if line]
+            if settings.partC.enabled:
+                rules += _grade_rules(files[PARTC_SERVER], settings, PARTC_SERVER)
+            (testsA, linesA), (testsB, isolationB) = servers.result(), partB.result()
+    isolation = [line for line in (*linesA, isolationB) if line]
     return testsA + testsB + format_ + rules, isolation
+
+
+# The folders of the grade's work folder, each seen by the runs that need it.
+RUN_FOLDERS = ("kit", "plugins", "partA-out", "partC-out", "partB-out", "partB-judge")
+
+
+def _hidden(work: Path, *mine: str) -> list[Path]:
+    """What a sandboxed run must not see: the instructor tree (here, and where
+    Gradescope puts it), and every folder of ``work`` but ``mine``."""
+    gradescope = Path(os.environ.get("AUTOGRADER_ROOT", "/autograder")) / "source"
+    trees = [KIT_ROOT, gradescope]
+    trees += [work / name for name in RUN_FOLDERS if name not in mine]
+    return list(dict.fromkeys(tree.resolve() for tree in trees if tree.is_dir()))
+
+
+def _grade_servers(
+    work: Path, files: dict[str, bytes | None], notes: list[str], settings: Settings
+) -> tuple[list[TestResult], list[str]]:
+    """partA's suites, then partC's (when on): one after the other."""
+    tests, lineA = _grade_partA(work, files[SERVER], notes, settings)
+    if not settings.partC.enabled:
+        return tests, [lineA]
+    testsC, lineC = _grade_partC(work, files, notes, settings)
+    return tests + testsC, [lineA, lineC]
 
 
 def _all_failed(settings: Settings, why: str) -> list[TestResult]:
     """Every test the settings grade, with 0 points and ``why``."""
     tests = [
         _failed(settings, test, number, why) for number, test in _numbered(settings)
+    ]
+    tests += [
+        _suite_result(settings, suite, number, 0, why)
+        for number, suite in _numbered_suites(settings)
     ]
     if settings.points.partB:
         tests.append(_partB_result(settings, 0, why, failed=True))
@@ -252,30 +307,34 @@ def _name(test: PartATest) -> str:
 def collect(
     submission: Path, settings: Settings
 ) -> tuple[dict[str, bytes | None], list[str]]:
-    """The two files of ``submission`` (None if missing) and notes on them.
+    """The files to grade of ``submission`` (None if missing), and notes on them.
 
     Raises ``SubmissionError`` if the submission cannot be read at all, or
     is a zip with a name that climbs out of its folder or a link.
     """
     cap = settings.sandbox.submission_kib * 1024
+    wanted = (SERVER, TESTS, *([PARTC_SERVER] if settings.partC.enabled else []))
     if submission.is_dir():
         members = _folder_members(submission)
         read = _reader_of_folder(submission, cap)
-        return _pick(members, read)
+        return _pick(members, read, wanted)
     if zipfile.is_zipfile(submission):
         with zipfile.ZipFile(submission) as archive:
             members = _zip_members(archive, settings.sandbox.zip_mib * 1024 * 1024)
-            return _pick(members, _reader_of_zip(archive, cap))
+            return _pick(members, _reader_of_zip(archive, cap), wanted)
     if submission.exists():
         raise SubmissionError(f"{submission.name} is neither a folder nor a zip file")
     raise SubmissionError(f"{submission} does not exist")
 
 
-def _pick(members: list[str], read) -> tuple[dict[str, bytes | None], list[str]]:
+def _pick(
+    members: list[str], read, names: tuple[str, ...]
+) -> tuple[dict[str, bytes | None], list[str]]:
     files: dict[str, bytes | None] = {}
     notes: list[str] = []
-    for wanted in (SERVER, TESTS):
-        found = _find(members, wanted)
+    for wanted in names:
+        # partC/server.py alone would be taken for partA's: never look for it bare
+        found = _find(members, wanted, bare=wanted != PARTC_SERVER)
         if found is None:
             notes.append(_missing(wanted, members))
             files[wanted] = None
@@ -290,33 +349,39 @@ def _pick(members: list[str], read) -> tuple[dict[str, bytes | None], list[str]]
     return files, notes
 
 
-def _find(members: list[str], wanted: str) -> str | None:
+def _find(members: list[str], wanted: str, bare: bool = True) -> str | None:
     """Where ``wanted`` is: as is, one folder down, or bare (also one down)."""
-    usable = [m for m in members if not any(_hidden(p) for p in m.split("/"))]
-    bare = PurePosixPath(wanted).name
-    for matches in (
+    usable = [m for m in members if not any(_dotted(p) for p in m.split("/"))]
+    name = PurePosixPath(wanted).name
+    ways = [
         lambda m: m == wanted,
         lambda m: m.count("/") == 2 and m.split("/", 1)[1] == wanted,
-        lambda m: m == bare,
-        lambda m: m.count("/") == 1 and m.split("/")[1] == bare,
-    ):
+    ]
+    if bare:
+        ways += [
+            lambda m: m == name,
+            lambda m: m.count("/") == 1 and m.split("/")[1] == name,
+        ]
+    for matches in ways:
         found = sorted(m for m in usable if matches(m))
         if found:
             return found[0]
     return None
 
 
-def _hidden(part: str) -> bool:
+def _dotted(part: str) -> bool:
     return part.startswith(".") or part == "__MACOSX"
 
 
 def _missing(wanted: str, members: list[str]) -> str:
     shown = ", ".join(sorted(members)[:15]) or "nothing"
     more = f" and {len(members) - 15} more" if len(members) > 15 else ""
+    alone = (
+        "" if wanted == PARTC_SERVER else f", and {PurePosixPath(wanted).name} alone"
+    )
     return (
         f"{wanted}: MISSING. Looked for {wanted} at the top of the submission, "
-        f"one folder down, and {PurePosixPath(wanted).name} alone; "
-        f"the submission holds: {shown}{more}"
+        f"one folder down{alone}; the submission holds: {shown}{more}"
     )
 
 
@@ -411,34 +476,52 @@ def _grade_partA(
         return [_failed(settings, t, n, why) for n, t in numbered], ""
     if error := _syntax_error(server, SERVER):
         return [_failed(settings, t, n, f"not run: {error}") for n, t in numbered], ""
-    out = _scratch(work / "partA-out")
+    nodeids = [test.nodeid for _, test in numbered]
+    records, outcome = _run_suites(
+        work, "partA", nodeids, settings.runs.partA_seconds, settings
+    )
+    results = _partA_results(settings, numbered, records, outcome)
+    _note_run(notes, "partA", results, outcome)
+    return results, _isolation_line("partA", outcome)
+
+
+def _run_suites(
+    work: Path, part: str, nodeids: list[str], seconds: float, settings: Settings
+) -> tuple[list[dict], sandbox.Outcome]:
+    """One pytest process on the kit in the sandbox: its events and outcome."""
+    out = work / f"{part}-out"
     events = out / "events.jsonl"
     outcome = sandbox.run(
-        _partA_command(settings, [test for _, test in numbered]),
+        _pytest_command(settings, nodeids),
         cwd=work / "kit",
         env=_environment(settings, out, [work / "kit", work / "plugins"])
         | {
             "GRADE_EVENTS": str(events),
             "KV_REPLY_TIMEOUT": str(settings.runs.reply_seconds),
             "KV_CALL_TIMEOUT": str(settings.runs.call_seconds),
+            "HYPOTHESIS_STORAGE_DIRECTORY": str(out / "hypothesis"),
         },
-        limits=sandbox.Limits.from_settings(
-            settings.sandbox, settings.runs.partA_seconds
-        ),
+        limits=sandbox.Limits.from_settings(settings.sandbox, seconds),
         writable=[out],
+        hidden=_hidden(work, out.name, "kit", "plugins"),
         **_who(settings),
     )
-    results = _partA_results(settings, numbered, _read_events(events), outcome)
+    return _read_events(events), outcome
+
+
+def _note_run(
+    notes: list[str], part: str, results: list[TestResult], outcome: sandbox.Outcome
+) -> None:
+    """Say in the report's notes how a run that went wrong ended."""
     if any(test.status == "failed" for test in results) and not outcome.ok:
-        notes.append(f"The partA test process {outcome.describe()}.")
+        notes.append(f"The {part} test process {outcome.describe()}.")
     if outcome.truncated:
         notes.append(
-            f"partA printed {outcome.output_bytes} bytes; only the first and last "
+            f"{part} printed {outcome.output_bytes} bytes; only the first and last "
             f"{outcome.limits.output_bytes // 2} were kept."
         )
     if outcome.output_bytes and not outcome.ok:
         notes.append(f"Its output ended with:\n{outcome.output[-OUTPUT_CHARS:]}")
-    return results, _isolation_line("partA", outcome)
 
 
 def _scratch(folder: Path) -> Path:
@@ -447,8 +530,8 @@ def _scratch(folder: Path) -> Path:
     return folder
 
 
-def _partA_command(settings: Settings, tests: list[PartATest]) -> list[str]:
-    command = [sys.executable, "-m", "pytest", *(test.nodeid for test in tests)]
+def _pytest_command(settings: Settings, nodeids: list[str]) -> list[str]:
+    command = [sys.executable, "-m", "pytest", *nodeids]
     command += [
         "-p",
         "pytest_timeout",
@@ -567,6 +650,129 @@ def _isolation_line(part: str, outcome: sandbox.Outcome) -> str:
     return f"{part}: {', '.join(what)}{notes}"
 
 
+# ----- partC --------------------------------------------------------------------
+
+
+def _numbered_suites(settings: Settings) -> list[tuple[str, PartCSuite]]:
+    if not settings.partC.enabled:
+        return []
+    graded = [suite for suite in settings.partC.suites if suite.points]
+    return [(f"5.{n}", suite) for n, suite in enumerate(graded, start=1)]
+
+
+def _grade_partC(
+    work: Path, files: dict[str, bytes | None], notes: list[str], settings: Settings
+) -> tuple[list[TestResult], str]:
+    numbered = _numbered_suites(settings)
+    if not numbered:
+        return [], ""
+    for name in (PARTC_SERVER, SERVER):  # partC's server extends partA's
+        why = None
+        if files.get(name) is None:
+            why = f"not run: there is no {name} in the submission"
+            if name == PARTC_SERVER:
+                why += " (partC is graded: hand it in with partA/server.py)"
+        elif error := _syntax_error(files[name], name):
+            why = f"not run: {error}"
+        if why:
+            return [_suite_result(settings, s, n, 0, why) for n, s in numbered], ""
+    nodeids = [suite.file for _, suite in numbered]
+    records, outcome = _run_suites(
+        work, "partC", nodeids, settings.partC.seconds, settings
+    )
+    results = [
+        _partC_result(settings, number, suite, records, outcome)
+        for number, suite in numbered
+    ]
+    _note_run(notes, "partC", results, outcome)
+    return results, _isolation_line("partC", outcome)
+
+
+def _partC_result(
+    settings: Settings,
+    number: str,
+    suite: PartCSuite,
+    records: list[dict],
+    outcome: sandbox.Outcome,
+) -> TestResult:
+    """One suite's entry: its points times the share of its tests that passed."""
+    mine = suite.file + "::"
+    collected = [
+        test
+        for record in records
+        if record.get("event") == "collected"
+        for test in record.get("tests", [])
+        if test.startswith(mine)
+    ]
+    verdicts = _verdicts(records, outcome)
+    passed = [test for test in collected if verdicts.get(test) == "passed"]
+    failed = [test for test in collected if test not in passed]
+    if not collected:
+        loading = [
+            r.get("message", "")
+            for r in records
+            if r.get("event") == "collect-error"
+            and r.get("test", "").startswith(suite.file)
+        ]
+        why = (
+            "not run: the suite could not be loaded:\n" + "\n".join(loading)
+            if loading
+            else f"not run: the test process {outcome.describe()} before this suite"
+        )
+        return _suite_result(settings, suite, number, 0, why)
+    score = round(suite.points * len(passed) / len(collected), 2)
+    lines = [f"{len(passed)} of {len(collected)} tests passed"]
+    for test in failed:
+        why = verdicts.get(test, f"did not run (the test process {outcome.describe()})")
+        lines.append(f"\n{test.removeprefix(mine)}: {why}")
+    return _suite_result(
+        settings, suite, number, score, "\n".join(lines)[:OUTPUT_CHARS]
+    )
+
+
+def _verdicts(records: list[dict], outcome: sandbox.Outcome) -> dict[str, str]:
+    """Each test that started: "passed", or why it did not pass (in words)."""
+    started, ended, passed = set(), set(), set()
+    failures: dict[str, list[str]] = {}
+    for record in records:
+        event, test = record.get("event"), record.get("test", "")
+        if event == "start":
+            started.add(test)
+        elif event == "end":
+            ended.add(test)
+        elif event == "report" and record.get("outcome") == "failed":
+            phase = "" if record["when"] == "call" else f"(in {record['when']}) "
+            failures.setdefault(test, []).append(phase + record["message"])
+        elif event == "report" and record.get("outcome") == "passed":
+            passed.add(test)
+    verdicts = {}
+    for test in started:
+        if test in failures:
+            verdicts[test] = "\n".join(failures[test])
+        elif test in passed and test in ended:
+            verdicts[test] = "passed"
+        else:
+            verdicts[test] = (
+                f"this test was running when the test process {outcome.describe()} "
+                "(a hang, a crash, or a limit reached)"
+            )
+    return verdicts
+
+
+def _suite_result(
+    settings: Settings, suite: PartCSuite, number: str, score: float, output: str
+) -> TestResult:
+    return TestResult(
+        f"partC {suite.name}",
+        number,
+        score,
+        suite.points,
+        "passed" if score >= suite.points else "failed",
+        output,
+        settings.visibility.tests,
+    )
+
+
 # ----- partB --------------------------------------------------------------------
 
 
@@ -580,7 +786,8 @@ def _grade_partB(
         return [_partB_result(settings, 0, why, failed=True)], ""
     if error := _syntax_error(tests, TESTS):
         return [_partB_result(settings, 0, f"not run: {error}", failed=True)], ""
-    out = _scratch(work / "partB-out")
+    out = work / "partB-out"
+    judge = _judge_folder(work / "partB-judge", tests)
     verdict_file = out / "verdict.json"
     runs = settings.runs
     options = {
@@ -595,15 +802,16 @@ def _grade_partB(
     command = [
         sys.executable,
         "-c",
-        "from grading.grade import partB_child; partB_child()",
+        "from grading.squarer_tests import judge_child; judge_child()",
     ]
-    command += [str(work / "kit" / TESTS), str(verdict_file), json.dumps(options)]
+    command += [str(judge / JUDGED), str(verdict_file), json.dumps(options)]
     outcome = sandbox.run(
         command,
         cwd=out,
-        env=_environment(settings, out, [KIT_ROOT]),
+        env=_environment(settings, out, [judge]),
         limits=sandbox.Limits.from_settings(settings.sandbox, runs.partB_seconds),
         writable=[out],
+        hidden=_hidden(work, "partB-out", "partB-judge"),
         **_who(settings),
     )
     return [_partB_score(settings, verdict_file, outcome, notes)], _isolation_line(
@@ -611,25 +819,29 @@ def _grade_partB(
     )
 
 
-def partB_child() -> None:
-    """In the sandbox: judge the tests, write the verdict as JSON (see above)."""
-    from grading.squarer_tests import Limits, run_squarer_tests
+# What the partB judge runs from: the squarers and the plugin (grading/), the
+# given squarer (partB/), and the student's tests, copied out of the instructor
+# tree, so that the student's tests, run by the judge, cannot read the rest.
+JUDGE_FILES = (
+    "grading/__init__.py",
+    "grading/squarer_tests.py",
+    "grading/squarer_plugin.py",
+    "partB/__init__.py",
+    "partB/squarer.py",
+)
+JUDGED = "test_squarer.py"  # the student's tests, in the judge's folder
 
-    path, verdict_file, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    limits = Limits(
-        test_seconds=options["test_seconds"],
-        run_seconds=options["run_seconds"],
-        cpu_seconds=options["cpu_seconds"],
-        max_bytes=options["max_bytes"],
-    )
-    verdict = run_squarer_tests(
-        path,
-        wheat_runs=options["wheat_runs"],
-        chaff_runs=options["chaff_runs"],
-        jobs=options["jobs"],
-        limits=limits,
-    )
-    Path(verdict_file).write_text(json.dumps(dataclasses.asdict(verdict)))
+
+def _judge_folder(judge: Path, tests: bytes) -> Path:
+    """A folder, readable by all, writable by none, to run the judge from."""
+    squarers = sorted((KIT_ROOT / "grading" / "squarers").glob("*.py"))
+    for source in [KIT_ROOT / name for name in JUDGE_FILES] + squarers:
+        target = judge / source.relative_to(KIT_ROOT)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    (judge / JUDGED).write_bytes(tests)
+    sandbox.open_to_all(judge)
+    return judge
 
 
 def _partB_score(
@@ -835,31 +1047,36 @@ class _Scanner(ast.NodeVisitor):
         return None
 
 
-def _grade_rules(server: bytes | None, settings: Settings) -> list[TestResult]:
+def _grade_rules(
+    server: bytes | None, settings: Settings, file: str = SERVER
+) -> list[TestResult]:
     rules = settings.rules
     name = "course rules (no locks, no processes: threads and queues only)"
-    if server is None or _syntax_error(server, SERVER):
+    number = "4.1"
+    if file != SERVER:
+        name, number = f"course rules ({file})", "4.2"
+    if server is None or _syntax_error(server, file):
         return [
             TestResult(
                 name,
-                "4.1",
+                number,
                 0,
                 0,
                 "passed",
-                f"not checked: no {SERVER} that compiles",
+                f"not checked: no {file} that compiles",
                 settings.visibility.tests,
             )
         ]
-    violations = find_violations(server, rules.forbidden)
+    violations = find_violations(server, rules.forbidden, file)
     if not violations:
         return [
             TestResult(
                 name,
-                "4.1",
+                number,
                 0,
                 0,
                 "passed",
-                f"{SERVER}: no forbidden names",
+                f"{file}: no forbidden names",
                 settings.visibility.tests,
             )
         ]
@@ -876,7 +1093,13 @@ def _grade_rules(server: bytes | None, settings: Settings) -> list[TestResult]:
     score = -penalty if rules.costs_points else 0
     return [
         TestResult(
-            name, "4.1", score, 0, "failed", "\n".join(lines), settings.visibility.tests
+            name,
+            number,
+            score,
+            0,
+            "failed",
+            "\n".join(lines),
+            settings.visibility.tests,
         )
     ]
 

@@ -15,6 +15,9 @@ same kit with three differences:
 * ``pyproject.toml`` forgets the ``grading`` package and its tests, and
   ``README.md`` loses what is between ``<!-- BEGIN INSTRUCTOR -->`` and
   ``<!-- END INSTRUCTOR -->``.
+* ``partC/`` ships (its server as stubs) only when the grading settings turn
+  partC on (``--settings FILE``, default grading/settings.toml); otherwise
+  the pyproject forgets it too.
 
 A marker that is unpaired, nested, or inside a region is an error that names
 the file and the line, and nothing is written.
@@ -102,19 +105,24 @@ def _student_readme(text: str) -> str:
     )
 
 
-def _student_pyproject(text: str) -> str:
-    """The pyproject without the instructor-only ``grading`` package."""
-    return text.replace(', "grading"]', "]")
+def _student_pyproject(text: str, partC: bool) -> str:
+    """The pyproject without the instructor-only ``grading`` package.
+
+    Without ``partC``, partC's package and tests are left out too.
+    """
+    text = text.replace(', "grading"]', "]")
+    return text if partC else text.replace(', "partC"', "")
 
 
-def build_handout(out: Path, source: Path = ROOT) -> list[Path]:
+def build_handout(out: Path, source: Path = ROOT, *, partC: bool = False) -> list[Path]:
     """Write the student tree into ``out`` (which must not exist yet).
 
-    Returns the files written. Raises ``MarkerError`` before writing anything
-    if a marker is out of place, and ``FileExistsError`` if ``out`` exists.
+    ``partC``: ship partC too. Returns the files written. Raises
+    ``MarkerError`` before writing anything if a marker is out of place, and
+    ``FileExistsError`` if ``out`` exists.
     """
     files = {}
-    for item in SHIPPED:
+    for item in SHIPPED + (["partC"] if partC else []):
         paths = [source / item] if (source / item).is_file() else _tree(source / item)
         for path in paths:
             relative = path.relative_to(source)
@@ -122,7 +130,7 @@ def build_handout(out: Path, source: Path = ROOT) -> list[Path]:
             if path.suffix == ".py":
                 text = strip_solutions(text, str(relative))
             elif relative.name == "pyproject.toml":
-                text = _student_pyproject(text)
+                text = _student_pyproject(text, partC)
             elif relative.name == "README.md":
                 text = _student_readme(text)
             files[relative] = text
@@ -178,13 +186,22 @@ def register(verbs: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("out", type=Path, help="a folder that does not exist yet")
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        help="a settings file; partC ships if it enables partC "
+        "(default: grading/settings.toml)",
+    )
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from grading.settings import load_settings
+
     try:
-        written = build_handout(args.out)
-    except (MarkerError, FileExistsError) as error:
+        partC = load_settings(args.settings).partC.enabled
+        written = build_handout(args.out, partC=partC)
+    except (MarkerError, FileExistsError, ValueError) as error:
         print(f"handout: {error}")
         return 1
     print(f"handout: wrote {len(written)} files to {args.out}")

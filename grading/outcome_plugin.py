@@ -3,7 +3,8 @@
 grade.py runs the partA suites on a submission with ``-p outcome_plugin``
 (a copy of this file, out of the kit's reach). GRADE_EVENTS names the file
 to which it appends one JSON line per event (a test started, a phase was
-reported, a test finished, the session finished), flushed at once, so that a
+reported, a test finished, the session finished; and first, the tests
+collected), flushed at once, so that a
 run that is killed, crashes or calls ``os._exit`` still tells the grader
 which tests finished and which one was running.
 """
@@ -35,6 +36,10 @@ def _message(report: pytest.CollectReport | pytest.TestReport) -> str:
 def pytest_collectreport(report: pytest.CollectReport) -> None:
     if report.failed:
         _record(event="collect-error", test=report.nodeid, message=_message(report))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _record(event="collected", tests=[item.nodeid for item in session.items])
 
 
 def pytest_runtest_logstart(nodeid: str) -> None:

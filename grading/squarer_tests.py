@@ -368,6 +368,29 @@ def _how_it_ended(returncode: int) -> str:
     return f"exited with code {returncode}"
 
 
+def judge_child() -> None:
+    """``python -c "...; judge_child()" TESTS VERDICT OPTIONS``: what grade.py
+    runs in the sandbox: judge TESTS, write the verdict to VERDICT as JSON.
+
+    OPTIONS is a JSON object: wheat_runs, chaff_runs, jobs, and the Limits.
+    """
+    path, verdict_file, options = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    limits = Limits(
+        test_seconds=options["test_seconds"],
+        run_seconds=options["run_seconds"],
+        cpu_seconds=options["cpu_seconds"],
+        max_bytes=options["max_bytes"],
+    )
+    verdict = run_squarer_tests(
+        path,
+        wheat_runs=options["wheat_runs"],
+        chaff_runs=options["chaff_runs"],
+        jobs=options["jobs"],
+        limits=limits,
+    )
+    Path(verdict_file).write_text(json.dumps(dataclasses.asdict(verdict)))
+
+
 # The command line.
 
 

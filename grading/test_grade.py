@@ -42,7 +42,7 @@ QUICK = {
         "partB_wheat_runs": 1,
         "partB_chaff_runs": 1,
     },
-    "sandbox": {"processes": 64, "output_bytes": 8192},
+    "sandbox": {"processes": 64, "output_bytes": 8192, "output_limit_bytes": 81920},
 }
 
 # ----- Gradescope's results.json, as its specification lists the fields --------
@@ -294,11 +294,42 @@ KeyValueServer.start = _start
 
 
 def test_a_server_that_prints_100_mb(tmp_path: Path) -> None:
+    """Stopped once it has printed output_limit_bytes; graded on what it did."""
     report, data, seconds = quick_grade(hostile(tmp_path, PRINTS_100_MB))
-    assert all(test.status == "passed" for test in partA(report))  # graded as is
-    assert "printed 200000" in report.output  # 2 tests x 100 MB, and said so
+    stopped = "stopped: printed more than 81920 bytes"  # QUICK's limit
+    assert all(test.score == 0 for test in partA(report))
+    assert stopped in partA(report)[0].output
+    assert f"The partA test process was {stopped}" in report.output
+    assert "printed 81920 bytes; only the first and last 4096" in report.output
     assert len((tmp_path / "results.json").read_bytes()) < 100_000
-    assert seconds < 60
+    assert seconds < 30
+
+
+FLOODS_LATE = """
+import sys as _sys
+
+_real_close = KeyValueServer.close
+_count = [0]
+
+def _count_close(self):
+    _real_close(self)
+    _count[0] += 1
+    if _count[0] == 2:  # the second test's close(): print without end
+        for _ in range(100):
+            _sys.stdout.write("spam " * 200_000 + "\\n")
+
+KeyValueServer.close = _count_close
+"""
+
+
+def test_a_flood_in_the_second_test_keeps_the_first_tests_point(
+    tmp_path: Path,
+) -> None:
+    report, data, seconds = quick_grade(hostile(tmp_path, FLOODS_LATE))
+    first, second = partA(report)
+    assert (first.status, first.score) == ("passed", 1)
+    assert second.score == 0
+    assert "stopped: printed more than 81920 bytes" in second.output
 
 
 TRIES_THE_NETWORK = """
