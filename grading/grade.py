@@ -918,7 +918,7 @@ def _grade_format(
 ) -> list[TestResult]:
     if not settings.points.format:
         return []
-    missing = [name for name, content in files.items() if content is None]
+    missing = [name for name in (SERVER, TESTS) if files.get(name) is None]
     if missing:
         return [_format_result(settings, False, f"not checked: missing {missing[0]}")]
     command = [

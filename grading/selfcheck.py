@@ -5,13 +5,16 @@ Theory of operation
 Four kinds of check, each a row of the table printed at the end:
 
 * **reference**: the instructor tree's ``partA/server.py`` and
-  ``partB/test_squarer.py``, graded as a student's submission, earn full
-  marks.
+  ``partB/test_squarer.py`` (and ``partC/server.py`` when the settings grade
+  partC), graded as a student's submission, earn full marks.
 * **mutant**: each broken server of ``server_mutants.CAUGHT_BY`` is graded
   as a submission (the reference file with the mutant appended and bound to
   the name ``KeyValueServer``), on the graded tests of the suite meant to
   catch it only, and must lose points there. Its failure message should
   hold the phrase ``CAUGHT_BY`` gives; a row says so when it does not.
+* **partC mutant** (when the settings grade partC): likewise for each broken
+  server of ``partc_mutants.CAUGHT_BY``, as ``partC/server.py`` beside the
+  reference partA server, graded on its suite alone.
 * **chaff**: the reference squarer tests are valid on every wheat and catch
   every chaff (the ``squarer-tests`` verdict).
 * **stubs**: the handout's untouched stubs get 0 for partA, fast.
@@ -34,13 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grading import server_mutants, squarer_tests
+from grading import partc_mutants, server_mutants, squarer_tests
 from grading.handout import build_handout
 from grading.settings import _merge as merge_settings
 from grading.settings import load_settings
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 SERVER, TESTS = "partA/server.py", "partB/test_squarer.py"
+PARTC_SERVER = "partC/server.py"
 STUBS_LIMIT = 60.0  # seconds: the stubs must have failed partA by then
 MUTANT_RUNS = {"reply_seconds": 4, "call_seconds": 3, "test_seconds": 30}
 
@@ -62,8 +66,11 @@ class Check:
 def check_reference(overrides: dict[str, Any] | None = None) -> list[Check]:
     """The reference, graded as a submission, earns every point."""
     started = time.monotonic()
+    partC = load_settings(overrides=overrides).partC.enabled
     with tempfile.TemporaryDirectory(prefix="selfcheck-") as folder:
         submission = _submission(Path(folder), _read(SERVER), _read(TESTS))
+        if partC:
+            _submission(submission, partC=_read(PARTC_SERVER))
         report = _grade(submission, overrides)
     missed = [t for t in report.tests if t.score < t.max_score]
     detail = f"{report.score:g}/{report.max_score:g}"
@@ -98,6 +105,40 @@ def check_mutant(name: str, overrides: dict[str, Any] | None = None) -> list[Che
     detail = f"{suite}: lost {_lost(lost)} on {', '.join(_short(t) for t in lost)}"
     detail += "" if said else f" (but no message says {phrase!r})"
     return [Check("mutant", name, True, detail, _since(started))]
+
+
+def check_partc_mutant(
+    name: str, overrides: dict[str, Any] | None = None
+) -> list[Check]:
+    """The partC mutant loses points on the suite that ``CAUGHT_BY`` names."""
+    started = time.monotonic()
+    suite, phrase = partc_mutants.CAUGHT_BY[name]
+    stem = suite.removesuffix(".py")
+    suites = load_settings(overrides=overrides).partC.suites
+    points = {s.name: (s.points if s.name == stem else 0) for s in suites}
+    if not points.get(stem):
+        return [Check("partC mutant", name, False, f"{suite} is not graded", 0.0)]
+    settings = merge_settings(
+        overrides or {},
+        {
+            "points": {"partA": {}, "partB": 0, "format": 0},
+            "partC": {"enabled": True, "points": points},
+            "runs": MUTANT_RUNS,
+        },
+    )
+    with tempfile.TemporaryDirectory(prefix="selfcheck-") as folder:
+        submission = _submission(Path(folder), _read(SERVER), _read(TESTS))
+        _submission(submission, partC=partc_mutant_source(name))
+        report = _grade(submission, settings)
+    graded = [t for t in report.tests if t.max_score > 0]
+    lost = [t for t in graded if t.score < t.max_score]
+    if not lost:
+        detail = f"{suite}: kept every point ({_sum(graded)}): NOT CAUGHT"
+        return [Check("partC mutant", name, False, detail, _since(started))]
+    said = any(phrase in t.output for t in lost)
+    detail = f"{suite}: lost {_lost(lost)}"
+    detail += "" if said else f" (but no message says {phrase!r})"
+    return [Check("partC mutant", name, True, detail, _since(started))]
 
 
 def check_chaffs(jobs: int = 2) -> list[Check]:
@@ -153,18 +194,27 @@ def mutant_source(name: str) -> str:
     reference, which are already there), and ``KeyValueServer`` then names
     the mutant, which the harness loads.
     """
-    reference = _read(SERVER)
-    mutants = _read("grading/server_mutants.py")
+    return _with_mutant(SERVER, "grading/server_mutants.py", name)
+
+
+def partc_mutant_source(name: str) -> str:
+    """A partC/server.py that is partC's reference with mutant ``name`` in its place."""
+    return _with_mutant(PARTC_SERVER, "grading/partc_mutants.py", name)
+
+
+def _with_mutant(server: str, mutants_file: str, name: str) -> str:
+    """The reference ``server`` with the module ``mutants_file`` appended (less
+    its imports of that reference), and ``KeyValueServer`` bound to ``name``."""
+    reference = _read(server)
+    mutants = _read(mutants_file)
+    module = server.removesuffix(".py").replace("/", ".")
     lines = mutants.splitlines(keepends=True)
     for node in reversed(ast.parse(mutants).body):
-        if isinstance(node, ast.ImportFrom) and node.module in {
-            "__future__",
-            "partA.server",
-        }:
+        if isinstance(node, ast.ImportFrom) and node.module in {"__future__", module}:
             del lines[node.lineno - 1 : node.end_lineno]
     return (
         f"{reference}\n\n# selfcheck: the broken server {name}, from "
-        f"grading/server_mutants.py\n{''.join(lines)}\n\nKeyValueServer = {name}\n"
+        f"{mutants_file}\n{''.join(lines)}\n\nKeyValueServer = {name}\n"
     )
 
 
@@ -174,10 +224,14 @@ def _grade(submission: Path, overrides: dict[str, Any] | None) -> Any:
     return grade_submission(submission, load_settings(overrides=overrides))
 
 
-def _submission(folder: Path, server: str, tests: str) -> Path:
-    for name, text in ((SERVER, server), (TESTS, tests)):
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(text, encoding="utf-8")
+def _submission(
+    folder: Path, server: str | None = None, tests: str | None = None, partC=None
+) -> Path:
+    """Write the files given into the submission ``folder``."""
+    for name, text in ((SERVER, server), (TESTS, tests), (PARTC_SERVER, partC)):
+        if text is not None:
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
     return folder
 
 
@@ -199,7 +253,7 @@ def _since(started: float) -> float:
 
 
 def _short(test: Any) -> str:
-    return str(test.name).removeprefix("partA ")
+    return str(test.name).removeprefix("partA ").removeprefix("partC ")
 
 
 def _sum(tests: list[Any], field: str = "max_score") -> str:
@@ -236,6 +290,10 @@ def run_selfcheck(
     }
     for name in sorted(server_mutants.CAUGHT_BY):
         tasks["mutant", name] = functools.partial(check_mutant, name, overrides)
+    if load_settings(overrides=overrides).partC.enabled:
+        for name in sorted(partc_mutants.CAUGHT_BY):
+            check = functools.partial(check_partc_mutant, name, overrides)
+            tasks["partC mutant", name] = check
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {
             pool.submit(_guarded, kind, name, task): (kind, name)
