@@ -21,7 +21,9 @@ The bundle holds, at its root:
   a crash of the grader, of Python, or a timeout.
 * the pristine kit (``KIT``): the instructor tree, reference solutions,
   wheats, chaffs and all. The bundle goes to Gradescope only, never to
-  students.
+  students, and student code never sees it: ``setup.sh`` and
+  ``run_gradescope`` close it to every user but root, and each sandboxed run
+  hides it besides (see grading/grade.py).
 
 ``AUTOGRADER_ROOT`` (default ``/autograder``) moves the whole layout, so the
 bundle can be tried locally on a folder shaped like ``/autograder``;
@@ -31,6 +33,7 @@ bundle can be tried locally on a folder shaped like ``/autograder``;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import stat
 import sys
@@ -75,9 +78,10 @@ apt-get install -y --no-install-recommends "$PY-venv"
 {venv}/bin/python -m pip install --no-cache-dir {requirements}
 {venv}/bin/python -c 'import pytest, pytest_timeout, xdist; print("kit ready")'
 {venv}/bin/ruff --version
-# Student code runs as a user of its own; the squarer judge it runs imports
-# the kit's grading package, so the kit must be readable by every user.
-chmod -R a+rX /autograder/source
+# Student code runs as a user of its own, which must not read the kit (the
+# reference solutions, the chaffs): only root may. The grader copies out what
+# each sandboxed run needs.
+chmod -R go-rwx /autograder/source
 """
 
 RUN_AUTOGRADER = """\
@@ -174,6 +178,8 @@ def run_gradescope(root: Path) -> int:
     started = time.monotonic()
     results = root / "results" / "results.json"
     results.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):  # student code runs as another user
+        (root / "source").chmod(0o700)
     try:
         from grading.grade import grade_submission, write_results
 

@@ -43,7 +43,7 @@ from typing import IO, TextIO
 from grading.settings import SettingsError, load_settings
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("partA", "partB", "format", "rules")
+PARTS = ("partA", "partB", "partC", "format", "rules")
 CSV_COLUMNS = ("student", "total", *PARTS, "time", "status")
 DEFAULT_TIMEOUT = 1200.0  # seconds: a backstop only; grade_submission is quicker
 
@@ -57,9 +57,12 @@ class Outcome:
     max_score: float
     parts: dict[str, float]  # points by part (PARTS)
     seconds: float
-    status: str  # "graded", or what kept it from being graded
+    status: (
+        str  # "graded", "refused" (see ``reason``), or what kept it from being graded
+    )
     failed: tuple[str, ...]  # the tests that did not pass
     results: Path  # its results.json
+    reason: str = ""  # for "refused": why the grader turned it down
 
 
 # Finding the submissions.
@@ -151,8 +154,15 @@ def grade_one(
         report = _fallback_results(status, folder / "grader.log", seconds)
         results.write_text(json.dumps(report, indent=2))
     else:
-        status = "graded"
+        status = _status_of(report)
     return _outcome(student, report, seconds, status, results)
+
+
+def _status_of(report: dict) -> str:
+    """The grader's status: "graded", "refused" or "grader failed"."""
+    extra = report.get("extra_data")
+    status = extra.get("status") if isinstance(extra, dict) else None
+    return status if isinstance(status, str) and status else "graded"
 
 
 def _run_bounded(command: list[str], log: IO[bytes], timeout: float) -> int | None:
@@ -216,14 +226,21 @@ def _outcome(
     total = float(score) if score is not None else sum(parts.values())
     maximum = sum(float(test.get("max_score") or 0) for test in tests)
     failed = tuple(str(test.get("name", "?")) for test in tests if _failed(test))
-    return Outcome(student, total, maximum, parts, seconds, status, failed, results)
+    reason = ""
+    if status == "refused":
+        output = str(report.get("output", ""))
+        said = output.partition("could not be graded: ")[2] or output
+        reason = " ".join(said.split())[:200]
+    return Outcome(
+        student, total, maximum, parts, seconds, status, failed, results, reason
+    )
 
 
 def part_of(test: dict) -> str:
     """Which part of the grade (PARTS) a results.json test entry counts for.
 
     The grader numbers its tests by part (1.x partA, 2.x partB, 3.x format,
-    4.x rules); failing that, clues in the tags and the name tell.
+    4.x rules, 5.x partC); failing that, clues in the tags and the name tell.
     """
     section = str(test.get("number", "")).partition(".")[0]
     if section in _SECTIONS:
@@ -237,11 +254,12 @@ def part_of(test: dict) -> str:
     return "other"
 
 
-_SECTIONS = {"1": "partA", "2": "partB", "3": "format", "4": "rules"}
+_SECTIONS = {"1": "partA", "2": "partB", "3": "format", "4": "rules", "5": "partC"}
 _CLUES = (  # the first part with a clue in a test's tags, number or name wins
     ("format", ("format",)),
     ("rules", ("rule", "lock", "forbidden")),
     ("partB", ("partb", "part b", "squarer", "chaff", "wheat")),
+    ("partC", ("partc", "part c")),
     ("partA", ("parta", "part a", "basic", "count", "slow")),
 )
 
@@ -329,7 +347,7 @@ def summary(outcomes: Sequence[Outcome], wall: float, jobs: int, top: int = 10) 
     ]
     if outcomes:
         lines += ["", *_histogram(outcomes), "", *_common_failures(outcomes, top)]
-    lines += _not_graded(outcomes)
+    lines += _refused(outcomes) + _not_graded(outcomes)
     return "\n".join(lines)
 
 
@@ -375,8 +393,16 @@ def _common_failures(outcomes: Sequence[Outcome], top: int) -> list[str]:
     return lines
 
 
+def _refused(outcomes: Sequence[Outcome]) -> list[str]:
+    refused = [outcome for outcome in outcomes if outcome.status == "refused"]
+    if not refused:
+        return []
+    lines = ["", f"Refused ({len(refused)}; nothing in them could be graded):"]
+    return lines + [f"  {outcome.student}: {outcome.reason}" for outcome in refused]
+
+
 def _not_graded(outcomes: Sequence[Outcome]) -> list[str]:
-    missed = [outcome for outcome in outcomes if outcome.status != "graded"]
+    missed = [o for o in outcomes if o.status not in ("graded", "refused")]
     if not missed:
         return []
     lines = ["", f"Not graded ({len(missed)}; see each one's grader.log):"]
@@ -420,7 +446,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    """Run the verb: exit status 0 if every submission was graded, else 1."""
+    """Run the verb: exit status 0 if the grader finished every submission
+    (graded, or refused for what it holds), else 1."""
     if not args.folder.is_dir():
         print(f"batch: no such folder: {args.folder}", file=sys.stderr)
         return 2
@@ -450,7 +477,8 @@ def command(args: argparse.Namespace) -> int:
     write_csv(outcomes, csv_path)
     (out / "summary.txt").write_text(text + "\n", encoding="utf-8")
     print(f"\n{text}\n\nGrades: {csv_path}\nResults: {out}/<student>/results.json")
-    return 0 if all(outcome.status == "graded" for outcome in outcomes) else 1
+    finished = ("graded", "refused")
+    return 0 if all(outcome.status in finished for outcome in outcomes) else 1
 
 
 # The child process that grades one submission.

@@ -68,7 +68,8 @@ def root() -> Iterator[Path]:
     """An empty folder to shape like /autograder.
 
     Like /autograder, and unlike ``tmp_path``, every user may enter it: the
-    sandbox runs student code as a user of its own, which reads the kit.
+    sandbox runs student code as a user of its own, which must reach Python
+    and its own folders (but not the kit in source/, which the grader closes).
     """
     folder = Path(tempfile.mkdtemp(prefix="autograder-"))
     folder.chmod(0o755)

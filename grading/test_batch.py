@@ -34,7 +34,7 @@ RESULTS = {  # as grading/grade.py numbers and names its tests
 
 
 def outcome(student: str, score: float, failed: tuple[str, ...] = ()) -> Outcome:
-    parts = {"partA": score, "partB": 0.0, "format": 0.0, "rules": 0.0}
+    parts = {"partA": score, "partB": 0.0, "partC": 0.0, "format": 0.0, "rules": 0.0}
     return Outcome(student, score, 16, parts, 1.0, "graded", failed, Path("r.json"))
 
 
@@ -58,7 +58,10 @@ def test_each_test_counts_for_its_part() -> None:
     assert [part_of(test) for test in unnumbered] == parts
     result = batch._outcome("alice", RESULTS, 2.0, "graded", Path("r.json"))
     assert result.score == 11.5
-    assert result.parts == {"partA": 1, "partB": 3.5, "format": 0, "rules": 0}
+    assert result.parts == {
+        "partA": 1, "partB": 3.5, "partC": 0, "format": 0, "rules": 0
+    }  # fmt: skip
+    assert part_of({"name": "partC test_list", "number": "5.1"}) == "partC"
     assert result.failed == (
         "partA TestBasic.test_basic2",
         "partB squarer tests",
@@ -70,7 +73,7 @@ def test_csv_has_one_row_a_student(tmp_path: Path) -> None:
     batch.write_csv([outcome("alice", 16), outcome("bob", 7.5)], tmp_path / "g.csv")
     rows = list(csv.reader((tmp_path / "g.csv").open()))
     assert rows[0] == list(batch.CSV_COLUMNS)
-    assert rows[1] == ["alice", "16", "16", "0", "0", "0", "1.0", "graded"]
+    assert rows[1] == ["alice", "16", "16", "0", "0", "0", "0", "1.0", "graded"]
     assert rows[2][:2] == ["bob", "7.5"]
 
 
@@ -136,7 +139,7 @@ def test_a_grader_that_does_not_finish_still_leaves_results(tmp_path: Path) -> N
 def test_the_verb_grades_a_folder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Two submissions the grader turns down at once: files missing, a bad zip."""
+    """Two submissions the grader refuses at once: files missing, a bad zip."""
     (tmp_path / "class" / "empty").mkdir(parents=True)
     with zipfile.ZipFile(tmp_path / "class" / "climber.zip", "w") as archive:
         archive.writestr("../escaped.txt", "out of the folder")
@@ -145,7 +148,7 @@ def test_the_verb_grades_a_folder(
     rows = list(csv.DictReader((out / "grades.csv").open()))
     assert [row["student"] for row in rows] == ["climber", "empty"]
     assert {row["total"] for row in rows} == {"0"}
-    assert {row["status"] for row in rows} == {"graded"}
+    assert {row["status"] for row in rows} == {"refused"}
     for student in ("climber", "empty"):
         report = json.loads((out / student / "results.json").read_text())
         assert report["score"] == 0
@@ -153,6 +156,10 @@ def test_the_verb_grades_a_folder(
     assert "climbs out" in (out / "climber" / "results.json").read_text()
     shown = capsys.readouterr().out
     assert "Graded 2 submissions" in shown
+    assert "Refused (2; nothing in them could be graded):" in shown
+    assert "  climber: the zip holds a name that climbs out" in shown
+    assert "  empty: none of the files to grade is in it" in shown
+    assert "Not graded" not in shown
     assert "  0 | " in shown
     assert (out / "summary.txt").read_text().startswith("Graded 2 submissions")
     assert not (tmp_path / "escaped.txt").exists()

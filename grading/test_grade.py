@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
+import tempfile
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from grading import grade
+from grading import grade, sandbox
 from grading.grade import GradeReport, grade_submission, write_results
 from grading.handout import build_handout
 from grading.settings import load_settings
@@ -407,6 +409,18 @@ def test_a_zip_whose_names_climb_out(tmp_path: Path) -> None:
     assert "climbs out of its folder: '../escaped.py'" in report.output
     assert all("climbs out" in test.output for test in report.tests)
     assert not (tmp_path / "escaped.py").exists()
+    assert report.status == data["extra_data"]["status"] == "refused"
+    assert "(REFUSED)" in report.table().splitlines()[0]
+
+
+def test_a_submission_without_any_file_to_grade_is_refused(tmp_path: Path) -> None:
+    path = submission(tmp_path / "empty", None, None)
+    (path / "notes.txt").write_text("I ran out of time\n")
+    report, data, seconds = quick_grade(path)
+    assert report.status == data["extra_data"]["status"] == "refused"
+    assert "none of the files to grade is in it" in report.output
+    assert "the submission holds: notes.txt" in report.output
+    assert report.score == 0
 
 
 def test_a_test_file_that_calls_os_exit(tmp_path: Path) -> None:
@@ -440,6 +454,7 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
     path = submission(tmp_path / "half", None, STARTER_TESTS)
     report, data, seconds = quick_grade(path)
     assert "partA/server.py: MISSING" in report.output
+    assert report.status == data["extra_data"]["status"] == "graded"
     assert all("there is no partA/server.py" in t.output for t in partA(report))
 
 
@@ -495,3 +510,101 @@ def test_a_lock_costs_points_when_the_settings_say_so(tmp_path: Path) -> None:
         [result] = grade._grade_rules(server.encode(), settings)
         assert (result.status, result.score) == ("failed", score)
         assert "partA/server.py:3: uses threading.Lock" in result.output
+
+
+# ----- the instructor tree is out of the sandbox's reach ---------------------------
+
+
+def instructor_paths(autograder: Path) -> list[str]:
+    """Where a student's code could look for the reference and the chaffs."""
+    return [
+        str(ROOT / "partA" / "server.py"),
+        str(ROOT / "partC" / "server.py"),
+        str(ROOT / "grading" / "squarers" / "*.py"),
+        str(ROOT / "grading" / "server_mutants.py"),
+        str(autograder / "source" / "partA" / "server.py"),
+        "/autograder/source/partA/server.py",
+        "/autograder/source/grading/squarers/*.py",
+    ]
+
+
+PEEKS = """
+import glob as _glob
+
+
+def _peek(patterns):
+    read = []
+    for pattern in patterns:
+        for path in _glob.glob(pattern) or [pattern]:
+            try:
+                with open(path, "rb") as _file:
+                    _file.read(1)
+            except OSError:
+                continue
+            read.append(path)
+    return read
+"""
+
+
+@pytest.fixture
+def autograder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Gradescope-shaped root whose source holds the reference, open to all."""
+    root = Path(tempfile.mkdtemp(prefix="autograder-"))
+    (root / "source" / "partA").mkdir(parents=True)
+    (root / "source" / "partA" / "server.py").write_text(REFERENCE_SERVER)
+    sandbox.open_to_all(root)
+    monkeypatch.setenv("AUTOGRADER_ROOT", str(root))
+    yield root
+    shutil.rmtree(root)
+
+
+def test_the_students_tests_cannot_read_the_instructor_tree(
+    tmp_path: Path, autograder: Path
+) -> None:
+    paths = instructor_paths(autograder)
+    assert (autograder / "source/partA/server.py").stat().st_mode & 0o004
+    tests = (
+        PEEKS
+        + f"""
+
+def test_the_instructor_tree_is_out_of_reach():
+    read = _peek({paths!r})
+    assert not read, f"LEAK: read {{read}}"
+"""
+    )
+    path = submission(tmp_path / "peeker", None, tests)
+    overrides = QUICK | {"points": {"partA": {}, "partB": 5}}
+    report = grade_submission(path, load_settings(overrides=overrides))
+    print(report.table())
+    partB = by_name(report)["partB squarer tests (wheats and chaffs)"]
+    if "uid" not in report.isolation[0] and "PID namespace" not in report.isolation[0]:
+        pytest.skip("neither a user of its own nor a mount namespace here")
+    assert "LEAK" not in partB.output
+    assert "VALID: every test passed" in partB.output
+
+
+def test_the_server_cannot_read_the_instructor_tree(
+    tmp_path: Path, autograder: Path
+) -> None:
+    patch = (
+        PEEKS
+        + f"""
+_real_start = KeyValueServer.start
+
+
+def _start(self, port, host="127.0.0.1"):
+    read = _peek({instructor_paths(autograder)!r})
+    if read:
+        raise RuntimeError(f"LEAK: read {{read}}")
+    return _real_start(self, port, host)
+
+
+KeyValueServer.start = _start
+"""
+    )
+    report, data, seconds = quick_grade(hostile(tmp_path, patch))
+    if "uid" not in report.isolation[0] and "PID namespace" not in report.isolation[0]:
+        pytest.skip("neither a user of its own nor a mount namespace here")
+    assert [test.status for test in partA(report)] == ["passed", "passed"], partA(
+        report
+    )[0].output
