@@ -40,6 +40,7 @@ def test_partC_is_off_by_default() -> None:
     assert not names & {"test_crash", "test_stores"}  # they need PostgreSQL
 
 
+@pytest.mark.slow
 def test_the_reference_earns_every_partC_point(tmp_path: Path) -> None:
     settings = load_settings(overrides=PARTC_ON | {"points": {"partB": 0}})
     report = grade_submission(reference(tmp_path / "reference"), settings)
