@@ -444,8 +444,8 @@ def _launch(config: dict, command: list[str]) -> None:
         _be_init(config, command, mount=bool(namespaces & CLONE_NEWNS))
     if config["hidden"]:
         _write_status(config, {"more_notes": [_NOT_HIDDEN]})
-    if config["uid"] is not None and not _reachable(Path(sys.prefix)):
-        _run_as_root(config, f"{sys.prefix} is closed to other users")
+    if config["uid"] is not None and not all(map(_reachable, _python_homes())):
+        _run_as_root(config, f"{sys.base_prefix} is closed to other users")
     _become(config, command)
 
 
@@ -513,8 +513,8 @@ def _be_init(config: dict, command: list[str], *, mount: bool) -> None:
             _write_status(config, {"more_notes": notes})
     if private and config["uid"] is not None:
         _reach_interpreter(Path(config["status"]).parent)
-    if config["uid"] is not None and not _reachable(Path(sys.prefix)):
-        _run_as_root(config, f"{sys.prefix} is closed to other users")
+    if config["uid"] is not None and not all(map(_reachable, _python_homes())):
+        _run_as_root(config, f"{sys.base_prefix} is closed to other users")
     worker = os.fork()
     if worker == 0:
         _become(config, command)
@@ -563,7 +563,7 @@ def _hide(folders: list[str]) -> list[str]:
     A folder that holds Python or the working folder stays in sight.
     """
     notes = []
-    needed = [Path(sys.prefix).resolve(), Path.cwd().resolve()]
+    needed = [*_python_homes(), Path.cwd().resolve()]
     for folder in folders:
         if any(path.is_relative_to(folder) for path in needed):
             notes.append(f"{folder} holds Python or the working folder: not hidden")
@@ -589,6 +589,12 @@ def _mount(
     return libc.mount(*names[:3], flags, names[3])
 
 
+def _python_homes() -> list[Path]:
+    """Where Python lives: a venv's folder, and the Python it was made from."""
+    homes = [Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
+    return list(dict.fromkeys(homes))
+
+
 def _reachable(path: Path) -> bool:
     """Can any user reach ``path`` (every folder above it open to others)?"""
     return all(os.stat(folder).st_mode & 0o001 for folder in path.parents)
@@ -601,7 +607,11 @@ def _reach_interpreter(stage: Path) -> None:
     covered by an empty, open one, which holds only the way to Python: the
     rest of that folder stays out of sight.
     """
-    target = Path(sys.prefix).resolve()
+    for target in _python_homes():
+        _open_the_way(target, stage)
+
+
+def _open_the_way(target: Path, stage: Path) -> None:
     for _ in range(4):  # one closed folder at a time, from the top
         closed = next((f for f in reversed(target.parents) if _closed(f)), None)
         if closed is None:
