@@ -62,7 +62,9 @@ def test_a_broken_partC_server_loses_its_suites_points(mutant: str) -> None:
     suite, phrase = CAUGHT_BY[mutant]
     assert row.passed, row.detail
     assert row.detail.startswith(f"{suite}: lost ")
-    assert "but no message says" not in row.detail
+    # Whether its message names the bug is checked by test_partc_mutants.py,
+    # on the suite's own output: a graded entry keeps only the first failure,
+    # which on a loaded machine can be another test's short deadline.
 
 
 def test_a_missing_partC_server_gets_0_for_partC_and_says_why(tmp_path: Path) -> None:
