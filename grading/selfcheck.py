@@ -78,6 +78,8 @@ def check_reference(overrides: dict[str, Any] | None = None) -> list[Check]:
         detail += "; lost points on " + ", ".join(_short(t) for t in missed)
         said = (missed[0].output or report.output).strip().splitlines()
         detail += f"; first: {said[0][:200] if said else 'no output'}"
+        if getattr(report, "status", "") == "grader failed":
+            detail += "\n" + report.output  # the grader's own traceback
     full = report.score >= report.max_score and not missed
     return [Check("reference", "reference", full, detail, _since(started))]
 

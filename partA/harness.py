@@ -47,12 +47,21 @@ def load_server_class(spec: str) -> type:
     return getattr(importlib.import_module(module_name), class_name)
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, waiting_for: str) -> None:
-    """Poll ``condition`` until it is true; fail, saying what we waited for."""
+def wait_until(
+    condition: Callable[[], bool],
+    timeout: float,
+    waiting_for: str | Callable[[], str],
+) -> None:
+    """Poll ``condition`` until it is true; fail, saying what we waited for.
+
+    ``waiting_for`` may be a function, called only at the deadline, when what
+    it says should describe the state then.
+    """
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(f"waited {timeout:.0f} s for {waiting_for}", pytrace=False)
+            said = waiting_for if isinstance(waiting_for, str) else waiting_for()
+            pytest.fail(f"waited {timeout:.0f} s for {said}", pytrace=False)
         time.sleep(0.005)
 
 

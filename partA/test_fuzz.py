@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from partA.harness import (
+    REPLY_TIMEOUT,
     ServerUnderTest,
     Step,
     TestClient,
@@ -124,8 +125,11 @@ def test_garbage_and_abrupt_departures(kv: ServerUnderTest) -> None:
         kv.wait_for_counts(1, departed, "after a client sent garbage and left")
         wait_until(
             lambda: len(kv.server_threads()) == baseline,
-            10,
-            "the departed client's threads to end",
+            REPLY_TIMEOUT,
+            lambda: (
+                f"the departed client's threads to end ({baseline} expected;"
+                f" still running: {', '.join(kv.server_threads())})"
+            ),
         )
         checker.send([b"Put:check:%d" % departed, b"Get:check"])
         owed = [b"check:%d" % n for n in range(1, departed + 1)]
