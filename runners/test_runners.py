@@ -30,7 +30,7 @@ RUNNERS = Path(__file__).resolve().parent
 REPO_ROOT = RUNNERS.parent
 SRUNNER = str(RUNNERS / "srunner.py")
 CRUNNER = str(RUNNERS / "crunner.py")
-DEADLINE = 30.0  # seconds; any one wait (a ceiling: a stop may wait for fsync under load)
+DEADLINE = 30.0  # seconds; any one wait (a stop may wait for an fsync under load)
 LISTENING = r"KeyValueServer listening on 127\.0\.0\.1:(\d+)"
 COMMANDS = ("Put:key:value", "Get:key", "Delete:key", "Update:key:old:new")
 
