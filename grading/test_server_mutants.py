@@ -7,29 +7,10 @@ problem. Short deadlines keep the hung ones quick.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from grading.server_mutants import CAUGHT_BY, ROBUSTNESS_CAUGHT_BY
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def run_suite(server: str, suite: str) -> subprocess.CompletedProcess[str]:
-    """Run one partA suite file against ``server`` (module:Class); stop at a failure."""
-    env = os.environ | {"KV_REPLY_TIMEOUT": "4", "KV_CALL_TIMEOUT": "3"}
-    command = [
-        sys.executable, "-m", "pytest", f"partA/{suite}", "-x", "-q",
-        "-p", "no:cacheprovider", "-p", "no:xdist", "--server", server,
-    ]  # fmt: skip
-    return subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-
+from grading.suite_runs import run_suite
 
 ALL_CAUGHT_BY = CAUGHT_BY | ROBUSTNESS_CAUGHT_BY
 

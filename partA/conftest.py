@@ -57,11 +57,7 @@ def kv(request: pytest.FixtureRequest):
     server_class = load_server_class(request.config.getoption("--server"))
     harness = ServerUnderTest(server_class)
     yield harness
-    if not harness.closed:  # the test failed before its own close(): clean up
-        harness.closed = True
-        harness.call("close()", harness.server.close)
-        for client in harness.clients:
-            client.close()
+    harness.clean_up()  # if the test failed before its own close()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

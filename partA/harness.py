@@ -198,6 +198,17 @@ class ServerUnderTest:
         self.clients.append(client)
         return client
 
+    def clean_up(self) -> None:
+        """Close the server and the clients if the test did not, checking nothing.
+
+        For a fixture's teardown after a failed test: its failure is the news.
+        """
+        if not self.closed:
+            self.closed = True
+            self.call("close()", self.server.close)
+            for client in self.clients:
+                client.close()
+
     def close(self) -> None:
         """Close the server, then the clients; fail on races, leaks or a hang."""
         if self.closed:

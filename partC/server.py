@@ -248,17 +248,12 @@ class KeyValueServer(_PartAServer):
     # BEGIN SOLUTION
     # ----- reader threads ------------------------------------------------------
 
-    def _parse_all(self, client, lines: list[bytes]) -> list[Request]:
-        """Parse every line; a bad one becomes a ``BAD`` request, answered in turn."""
-        requests = []
-        for line in lines:
-            if not line:
-                continue  # an empty line is no request; skip it quietly
-            try:
-                requests.append(parse_request(line))
-            except BadRequest as error:
-                requests.append(Request(BAD, str(error)))
-        return requests
+    def _parse(self, line: bytes) -> Request:
+        """Parse one line; a bad one becomes a ``BAD`` request, answered in turn."""
+        try:
+            return parse_request(line)
+        except BadRequest as error:
+            return Request(BAD, str(error))
 
     # ----- the coordinator thread ----------------------------------------------
 

@@ -1,0 +1,32 @@
+"""Run one suite file against a broken server, the way the proof tests do.
+
+``test_server_mutants.py`` and ``test_partc_mutants.py`` share this: a fresh
+pytest process per run, short deadlines so hung servers fail fast, and the
+option that names the server class of each part.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_OPTION = {"partA": "--server", "partC": "--partc-server"}
+
+
+def run_suite(
+    server: str, suite: str, part: str = "partA"
+) -> subprocess.CompletedProcess[str]:
+    """Run one suite file of ``part`` against ``server`` (module:Class), in a
+    fresh pytest process with short deadlines; stop at the first failure."""
+    env = os.environ | {"KV_REPLY_TIMEOUT": "4", "KV_CALL_TIMEOUT": "3"}
+    command = [
+        sys.executable, "-m", "pytest", f"{part}/{suite}", "-x", "-q",
+        "-p", "no:cacheprovider", "-p", "no:xdist", SERVER_OPTION[part], server,
+    ]  # fmt: skip
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
