@@ -98,15 +98,7 @@ def check_mutant(name: str, overrides: dict[str, Any] | None = None) -> list[Che
     with tempfile.TemporaryDirectory(prefix="selfcheck-") as folder:
         submission = _submission(Path(folder), mutant_source(name), _read(TESTS))
         report = _grade(submission, settings)
-    graded = [t for t in report.tests if t.max_score > 0]
-    lost = [t for t in graded if t.score < t.max_score]
-    if not lost:
-        detail = f"{suite}: kept every point ({_sum(graded)}): NOT CAUGHT"
-        return [Check("mutant", name, False, detail, _since(started))]
-    said = any(phrase in t.output for t in lost)
-    detail = f"{suite}: lost {_lost(lost)} on {', '.join(_short(t) for t in lost)}"
-    detail += "" if said else f" (but no message says {phrase!r})"
-    return [Check("mutant", name, True, detail, _since(started))]
+    return [_caught("mutant", name, suite, phrase, report, started)]
 
 
 def check_partc_mutant(
@@ -132,15 +124,22 @@ def check_partc_mutant(
         submission = _submission(Path(folder), _read(SERVER), _read(TESTS))
         _submission(submission, partC=partc_mutant_source(name))
         report = _grade(submission, settings)
+    return [_caught("partC mutant", name, suite, phrase, report, started)]
+
+
+def _caught(
+    kind: str, name: str, suite: str, phrase: str, report: Any, started: float
+) -> Check:
+    """Did the mutant lose points, and does a failure message say ``phrase``?"""
     graded = [t for t in report.tests if t.max_score > 0]
     lost = [t for t in graded if t.score < t.max_score]
     if not lost:
         detail = f"{suite}: kept every point ({_sum(graded)}): NOT CAUGHT"
-        return [Check("partC mutant", name, False, detail, _since(started))]
+        return Check(kind, name, False, detail, _since(started))
     said = any(phrase in t.output for t in lost)
-    detail = f"{suite}: lost {_lost(lost)}"
+    detail = f"{suite}: lost {_lost(lost)} on {', '.join(_short(t) for t in lost)}"
     detail += "" if said else f" (but no message says {phrase!r})"
-    return [Check("partC mutant", name, True, detail, _since(started))]
+    return Check(kind, name, True, detail, _since(started))
 
 
 def check_chaffs(jobs: int = 2) -> list[Check]:
