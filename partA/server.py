@@ -57,6 +57,10 @@ warning (logger ``partA.server``) and skipped, and the connection goes on:
 * a line longer than ``MAX_LINE`` bytes: it is skipped whole, up to and
   including its newline;
 * a client that vanishes mid-line: the unfinished line is not executed.
+
+Running out of threads (a system limit, met with thousands of clients) is
+no bad input but is handled alike: a client whose reader or writer cannot
+start is logged and disconnected, and the server goes on with the others.
 """
 
 from __future__ import annotations
@@ -357,7 +361,8 @@ class KeyValueServer:
             self._admit(_Client(client_id, conn))
 
     def _admit(self, client: _Client) -> None:
-        client.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with contextlib.suppress(OSError):  # macOS: EINVAL if the peer left already
+            client.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client.reader = threading.Thread(
             target=self._read, args=(client,), name=f"reader-{client.id}", daemon=False
         )
@@ -365,8 +370,15 @@ class KeyValueServer:
             target=self._write, args=(client,), name=f"writer-{client.id}", daemon=False
         )
         self._inbox.put((JOINED, client, None))  # before any of its requests
-        client.reader.start()
-        client.writer.start()
+        for thread, last_report in ((client.reader, LEFT), (client.writer, GONE)):
+            try:
+                thread.start()
+            except RuntimeError as error:  # the system has no thread to spare
+                log.warning(
+                    "client %d: cannot start %s: %s", client.id, thread.name, error
+                )
+                _shutdown(client.conn)  # so a thread that did start ends, too
+                self._inbox.put((last_report, client, None))  # in its stead
 
     # ----- a client's reader and writer threads --------------------------------
 
@@ -482,8 +494,9 @@ class KeyValueServer:
         """Count one of the client's final reports; reap it after the second."""
         client.reports_due -= 1
         if client.reports_due == 0:
-            client.reader.join()  # both have posted their last message already
-            client.writer.join()
+            for thread in (client.reader, client.writer):
+                if thread.ident is not None:  # it ran (see _admit), and has
+                    thread.join()  # posted its last message already
             client.conn.close()
             del self._clients[client.id]
 

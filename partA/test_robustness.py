@@ -8,8 +8,10 @@ that Get must be the next line to arrive.
 
 from __future__ import annotations
 
+import logging
 import socket
 import struct
+import threading
 
 import pytest
 
@@ -140,3 +142,35 @@ def test_port_taken_raises_oserror(kv: ServerUnderTest) -> None:
         kv.call("start() on a port in use", other.start, kv.port)
     kv.call("close() of a server that failed to start", other.close)
     kv.close()
+
+
+@pytest.mark.parametrize("role", ["reader", "writer"])
+def test_client_whose_thread_cannot_start_is_disconnected(
+    kv: ServerUnderTest,
+    role: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Out of threads (thousands of clients, or a limit): that client alone
+    is disconnected; nothing hangs, and the next client is served."""
+    start = threading.Thread.start
+    refused: list[str] = []
+
+    def start_or_fail(thread: threading.Thread) -> None:
+        if thread.name.startswith(role + "-") and not refused:
+            refused.append(thread.name)
+            raise RuntimeError("can't start new thread")  # what CPython says then
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", start_or_fail)
+    with caplog.at_level(logging.WARNING, logger="partA.server"):
+        unlucky = kv.connect()
+        unlucky.send([b"Put:key:lost"])
+        assert unlucky.read_line(timeout=5) is None, "it should be disconnected"
+        kv.wait_for_counts(0, 1, f"after a client's {role} could not start")
+    assert refused, f"no {role} thread was started"
+    assert f"cannot start {refused[0]}" in caplog.text
+    lucky = kv.connect()
+    assert_store_reads(lucky, b"other", [])
+    kv.wait_for_counts(1, 1, "after the next client was served")
+    kv.close()  # joins every thread that did start; leaves nothing behind
