@@ -8,7 +8,8 @@ of state has exactly one owner, and everybody else sends the owner messages.
 Threads (their names are what a thread dump or a test failure shows):
 
 * ``accept``: waits for connections. For each one it tells the coordinator
-  (a ``JOINED`` message) and then starts that client's reader and writer.
+  (a ``JOINED`` message) and then starts that client's reader, which starts
+  the client's writer before it reads.
 * ``coordinator``: the one thread that touches the store, the client table and
   the counters. It serves the ``inbox`` in order: requests, clients joining
   and leaving, count queries, and the stop order from ``close()``.
@@ -30,13 +31,13 @@ Queues:
   One extra slot is kept for the writer's stop sentinel, which therefore
   always fits.
 
-Life of a client: ``accept`` posts ``JOINED``, then starts ``reader-N`` and
-``writer-N`` (``JOINED`` is on the inbox before any request can be). When
-the peer closes, the reader posts ``LEFT`` and ends; the coordinator counts
-the drop and queues the sentinel behind the client's last replies. The
-writer sends those replies, meets the sentinel, posts ``GONE`` and ends.
-Once both reports are in, the coordinator joins both threads and closes the
-socket.
+Life of a client: ``accept`` posts ``JOINED``, then starts ``reader-N``,
+which starts ``writer-N`` (``JOINED`` is on the inbox before any request can
+be). When the peer closes, the reader posts ``LEFT`` and ends; the
+coordinator counts the drop and queues the sentinel behind the client's last
+replies. The writer sends those replies, meets the sentinel, posts ``GONE``
+and ends. Once both reports are in, the coordinator joins both threads and
+closes the socket.
 
 Shutting down (``close()``): stop ``accept`` (wake it with a connection to
 ourselves, join it, close the listener), then post ``STOP``. The coordinator
@@ -370,19 +371,28 @@ class KeyValueServer:
             target=self._write, args=(client,), name=f"writer-{client.id}", daemon=False
         )
         self._inbox.put((JOINED, client, None))  # before any of its requests
-        for thread, last_report in ((client.reader, LEFT), (client.writer, GONE)):
-            try:
-                thread.start()
-            except RuntimeError as error:  # the system has no thread to spare
-                log.warning(
-                    "client %d: cannot start %s: %s", client.id, thread.name, error
-                )
-                _shutdown(client.conn)  # so a thread that did start ends, too
-                self._inbox.put((last_report, client, None))  # in its stead
+        # The reader starts the writer: under load every start waits its turn
+        # for the interpreter lock, and accept has the next client to admit.
+        if not self._start(client, client.reader, LEFT):
+            self._inbox.put((GONE, client, None))  # its writer will not start
+
+    def _start(self, client: _Client, thread: threading.Thread, report: str) -> bool:
+        """Start one of ``client``'s threads; if the system has no thread to
+        spare, disconnect the client and post ``report`` in the thread's stead.
+        """
+        try:
+            thread.start()
+            return True
+        except RuntimeError as error:  # "can't start new thread"
+            log.warning("client %d: cannot start %s: %s", client.id, thread.name, error)
+            _shutdown(client.conn)  # so its other thread, if running, ends too
+            self._inbox.put((report, client, None))
+            return False
 
     # ----- a client's reader and writer threads --------------------------------
 
     def _read(self, client: _Client) -> None:
+        self._start(client, client.writer, GONE)
         lines = LineSplitter(client.id)
         try:
             while data := client.conn.recv(RECV_SIZE):
