@@ -93,7 +93,7 @@ def plot(rates: Rates, erred: dict, pinned: bool, out: Path) -> None:
     ax.set_ylim(bottom=0)
     ax.set_xlabel("concurrent clients (log scale)")
     ax.set_ylabel("requests/s (median; bars: min–max)")
-    mode = "server pinned to 1 core" if pinned else "unpinned, shared and busy"
+    mode = "server pinned to 1 core" if pinned else "unpinned, load on the same cores"
     ax.set_title(f"P0 key-value server throughput\n(2-core machine, {mode})")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="center", fontsize=12, framealpha=0.9)
