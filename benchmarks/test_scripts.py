@@ -1,0 +1,122 @@
+"""The benchmark scripts still run, and their checks can fail.
+
+Small runs only: a few clients for a fraction of a second. The figures they
+print are not what is checked here (the benchmarks measure; tests do not
+time anything), only that every run ends, is recorded, and reports errors
+when a server misbehaves.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEADLINE = 120.0  # seconds for one script run; an upper bound, not a figure
+
+
+@pytest.fixture
+def scale(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.syspath_prepend(str(HERE))  # scale.py imports its sibling run.py
+    import scale
+
+    return scale
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+        timeout=DEADLINE,
+    )  # fmt: skip
+
+
+def test_run_py_records_every_server(tmp_path: Path) -> None:
+    out = tmp_path / "runs.jsonl"
+    done = run_script(
+        "benchmarks/run.py", "--clients", "2", "--reps", "1", "-d", "0.3",
+        "--warmup", "0.1", "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    runs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["bench"]["server"] for r in runs) == [
+        "asyncio",
+        "naive",
+        "reference",
+    ]
+    for run in runs:
+        assert run["errors"]["total"] == 0, run["error_samples"]
+        assert run["requests_per_s"] > 0
+    assert "reference / asyncio" in done.stdout
+
+
+def test_scale_py_serves_counts_and_closes(tmp_path: Path) -> None:
+    out = tmp_path / "scale.jsonl"
+    done = run_script(
+        "benchmarks/scale.py", "--clients", "40", "--reps", "1", "--hold", "0.1",
+        "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert run["errors"] == 0
+    assert run["threads"] == 2 * 40 + 3  # reader and writer each; accept,
+    # coordinator and the main thread
+    assert run["close_s"] is not None, "srunner's close() lines were not seen"
+
+
+@pytest.fixture
+def mute_server() -> Iterator[tuple[int, list[bytes]]]:
+    """Accepts connections and answers each with the bytes given, or nothing."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+    answers: list[bytes] = []
+    conns: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # the listener was closed: the test is over
+            conns.append(conn)
+            if answers:
+                conn.sendall(answers[0])
+
+    thread = threading.Thread(target=accept, name="mute-server")
+    thread.start()
+    yield listener.getsockname()[1], answers
+    listener.shutdown(socket.SHUT_RDWR)
+    listener.close()
+    thread.join(timeout=10)
+    for conn in conns:
+        conn.close()
+
+
+def test_scale_counts_clients_never_served(scale, mute_server) -> None:
+    port, _ = mute_server
+    socks = scale.connect_all(port, 5)
+    try:
+        errors = scale.serve_all(socks, timeout=0.5)
+    finally:
+        for sock in socks:
+            sock.close()
+    assert errors == ["not served within 0.5 s"] * 5
+
+
+def test_scale_counts_wrong_replies(scale, mute_server) -> None:
+    port, answers = mute_server
+    answers.append(b"scale_0:something else\n")
+    socks = scale.connect_all(port, 3)
+    try:
+        errors = scale.serve_all(socks, timeout=5.0)
+    finally:
+        for sock in socks:
+            sock.close()
+    assert len(errors) == 3
+    assert all(error.startswith("expected b'scale_") for error in errors), errors
