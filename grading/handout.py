@@ -106,11 +106,12 @@ def _student_readme(text: str) -> str:
 
 
 def _student_pyproject(text: str, partC: bool) -> str:
-    """The pyproject without the instructor-only ``grading`` package.
+    """The pyproject without the instructor-only ``grading`` package and
+    ``benchmarks`` tests (the benchmark servers are working solutions).
 
     Without ``partC``, partC's package and tests are left out too.
     """
-    text = text.replace(', "grading"]', "]")
+    text = text.replace(', "benchmarks"', "").replace(', "grading"]', "]")
     return text if partC else text.replace(', "partC"', "")
 
 

@@ -68,13 +68,16 @@ def handout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_handout_holds_no_solution_and_no_instructor_file(handout: Path) -> None:
     assert not (handout / "grading").exists()
+    assert not (handout / "benchmarks").exists()  # its servers are solutions
     assert not (handout / ".ci").exists()
     for path in handout.rglob("*"):
         if path.is_file():
             text = path.read_text()
             assert "SOLUTION" not in text, path
             assert "INSTRUCTOR" not in text, path
-    assert "grading" not in (handout / "pyproject.toml").read_text()
+    pyproject = (handout / "pyproject.toml").read_text()
+    assert "grading" not in pyproject
+    assert "benchmarks" not in pyproject
     assert "raise NotImplementedError" in (handout / "partA/server.py").read_text()
 
 
