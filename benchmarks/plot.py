@@ -3,8 +3,9 @@
 Usage: ``python benchmarks/plot.py FILE.jsonl [-o OUT.png]`` (needs
 ``pip install matplotlib``). One line per server: the median of its runs at
 each C, with bars from the slowest to the fastest run; the Go original's
-figures from shared/reference/perf-anchors.md (same mode, pinned or not) are
-drawn as a dashed reference line.
+figures from shared/reference/perf-anchors.md (same mode, pinned or not, and
+same pipeline depth) are drawn as a dashed reference line where there are
+any (perf-anchors has none for pipelined and unpinned).
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ matplotlib.use("Agg")  # files only, no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-# requests/s of the Go original (perf-anchors, medians, its own Go load tool)
+# requests/s of the Go original (perf-anchors, medians, its own Go load tool),
+# by (pinned, iterations in flight per connection)
 GO_ANCHOR = {
-    True: {1: 197_664, 10: 462_553, 100: 486_233, 1000: 301_789},  # pinned
-    False: {1: 219_000, 10: 495_000, 100: 484_000, 1000: 306_000},  # unpinned
+    (True, 1): {1: 197_664, 10: 462_553, 100: 486_233, 1000: 301_789},
+    (False, 1): {1: 219_000, 10: 495_000, 100: 484_000, 1000: 306_000},
+    (True, 16): {10: 692_000, 100: 495_000},
 }
 STYLES = {  # server -> (label, colour, marker)
     "reference": ("partA reference (threads + queues)", "tab:blue", "o"),
@@ -37,36 +40,39 @@ STYLES = {  # server -> (label, colour, marker)
 Rates = dict[str, dict[int, list[float]]]  # server -> C -> requests/s of each run
 
 
-def load(path: Path) -> tuple[Rates, dict[tuple[str, int], int], bool]:
-    """requests/s per server per C, runs with errors per cell, and pinned or not."""
+def load(path: Path) -> tuple[Rates, dict[tuple[str, int], int], tuple[bool, int]]:
+    """requests/s per server per C, runs with errors per cell, and the mode:
+    (pinned or not, iterations in flight per connection)."""
     rates: Rates = {}
     erred: dict[tuple[str, int], int] = {}
-    pinned = False
+    mode = (False, 1)
     for line in path.read_text().splitlines():
         run = json.loads(line)
         if "requests_per_s" not in run:
             continue
         bench = run["bench"]
-        pinned = bench["pinned"]
+        mode = (bench["pinned"], bench.get("pipeline", 1))
         per_c = rates.setdefault(bench["server"], {})
         per_c.setdefault(bench["clients"], []).append(run["requests_per_s"])
         cell = (bench["server"], bench["clients"])
         erred[cell] = erred.get(cell, 0) + bool(run["errors"]["total"])
-    return rates, erred, pinned
+    return rates, erred, mode
 
 
-def plot(rates: Rates, erred: dict, pinned: bool, out: Path) -> None:
+def plot(rates: Rates, erred: dict, mode: tuple[bool, int], out: Path) -> None:
     plt.rcParams.update({"font.size": 15})
     fig, ax = plt.subplots(figsize=(11, 6.5), layout="constrained")
-    go = GO_ANCHOR[pinned]
-    ax.plot(
-        list(go),
-        list(go.values()),
-        "k--",
-        lw=2,
-        marker="D",
-        label="Go original (earlier measurement, Go load tool)",
-    )
+    pinned, pipeline = mode
+    go = GO_ANCHOR.get(mode, {})
+    if go:
+        ax.plot(
+            list(go),
+            list(go.values()),
+            "k--",
+            lw=2,
+            marker="D",
+            label="Go original (earlier measurement, Go load tool)",
+        )
     for name, (label, colour, marker) in STYLES.items():
         if name not in rates:
             continue
@@ -93,8 +99,9 @@ def plot(rates: Rates, erred: dict, pinned: bool, out: Path) -> None:
     ax.set_ylim(bottom=0)
     ax.set_xlabel("concurrent clients (log scale)")
     ax.set_ylabel("requests/s (median; bars: min–max)")
-    mode = "server pinned to 1 core" if pinned else "unpinned, load on the same cores"
-    ax.set_title(f"P0 key-value server throughput\n(2-core machine, {mode})")
+    where = "server pinned to 1 core" if pinned else "unpinned, load on the same cores"
+    flight = f", {pipeline} iterations in flight" if pipeline > 1 else ""
+    ax.set_title(f"P0 key-value server throughput\n(2-core machine, {where}{flight})")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="center", fontsize=12, framealpha=0.9)
     fig.savefig(out, dpi=120)
@@ -122,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("jsonl", type=Path)
     parser.add_argument("-o", "--out", type=Path, help="default: FILE with .png")
     args = parser.parse_args(argv)
-    rates, erred, pinned = load(args.jsonl)
+    rates, erred, mode = load(args.jsonl)
     out = args.out or args.jsonl.with_suffix(".png")
-    plot(rates, erred, pinned, out)
+    plot(rates, erred, mode, out)
     print(f"written: {out}")
     return 0
 

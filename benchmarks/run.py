@@ -1,6 +1,7 @@
 """Run kvbench against the reference, a plain asyncio and a naive server.
 
-Usage: ``python benchmarks/run.py [--clients 1,10,100,1000] [--reps 3] [--pin]``;
+Usage: ``python benchmarks/run.py [--clients 1,10,100,1000] [--reps 3] [--pin]
+[-P 16]``;
 ``python benchmarks/run.py --summarize FILE`` prints the table of a file.
 
 Theory of operation
@@ -60,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("-d", "--duration", type=float, default=3.0, help="seconds measured a run")
     add("--warmup", type=float, default=0.5, help="seconds before, not counted")
     add("--pin", action="store_true", help="server on CPU 1, kvbench on CPU 0")
+    add(
+        "-P", "--pipeline", type=int, default=1, help="kvbench -P: iterations in flight"
+    )
     add("--out", type=Path, help="JSONL file; default: results/<time>-<mode>.jsonl")
     add("--summarize", type=Path, metavar="FILE", help="only print FILE's table")
     return parser.parse_args(argv)
@@ -103,6 +107,7 @@ def bench(port: int, pid: int, clients: int, args: argparse.Namespace) -> dict:
     command = [sys.executable, "runners/kvbench.py", "--port", str(port)]
     command += ["-c", str(clients), "-d", str(args.duration)]
     command += ["--warmup", str(args.warmup), "--server-pid", str(pid), "--json"]
+    command += ["-P", str(args.pipeline)]
     done = subprocess.run(
         pinned(BENCH_CPU, command, args.pin),
         cwd=ROOT,
@@ -127,6 +132,7 @@ def one_run(name: str, clients: int, rep: int, args: argparse.Namespace) -> dict
         "clients": clients,
         "rep": rep,
         "pinned": args.pin,
+        "pipeline": args.pipeline,
         "server_command": " ".join(SERVERS[name]),
         "server_exit": status,
         "finished_at": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -154,6 +160,8 @@ def measure(args: argparse.Namespace) -> Path:
     clients = [int(c) for c in args.clients.split(",")]
     names = args.servers.split(",")
     mode = "pinned" if args.pin else "unpinned"
+    if args.pipeline > 1:
+        mode += f"-P{args.pipeline}"
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or HERE / "results" / f"{stamp}-{mode}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
