@@ -9,6 +9,7 @@ when a server misbehaves.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from partA.kvstore import InMemoryKVStore
+from partA.server import KeyValueServer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -120,3 +124,41 @@ def test_scale_counts_wrong_replies(scale, mute_server) -> None:
             sock.close()
     assert len(errors) == 3
     assert all(error.startswith("expected b'scale_") for error in errors), errors
+
+
+@pytest.fixture(scope="module")
+def kvcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """kvcheck.c, compiled as crosscheck.py compiles it."""
+    if not shutil.which("cc"):
+        pytest.skip("no C compiler (cc)")
+    sys.path.insert(0, str(HERE))
+    try:
+        from crosscheck import compile_kvcheck
+    finally:
+        sys.path.remove(str(HERE))
+    return compile_kvcheck(tmp_path_factory.mktemp("kvcheck"))
+
+
+def run_kvcheck(binary: Path, port: int, clients: int) -> tuple[int, dict]:
+    done = subprocess.run(
+        [str(binary), str(port), str(clients), "0.3", "0.1"],
+        capture_output=True, text=True, timeout=DEADLINE,
+    )  # fmt: skip
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_kvcheck_loads_the_reference(kvcheck: Path) -> None:
+    with KeyValueServer(InMemoryKVStore()) as server:
+        status, report = run_kvcheck(kvcheck, server.start(0), 4)
+    assert status == 0, report
+    assert report["errors"] == report["never_served"] == 0
+    assert report["iterations"] > 0
+
+
+def test_kvcheck_counts_never_served_and_wrong_replies(kvcheck, mute_server) -> None:
+    port, answers = mute_server
+    status, report = run_kvcheck(kvcheck, port, 3)
+    assert (status, report["never_served"], report["errors"]) == (1, 3, 0)
+    answers.append(b"k0:wrong\n")
+    status, report = run_kvcheck(kvcheck, port, 3)
+    assert (status, report["never_served"], report["errors"]) == (1, 0, 3)
