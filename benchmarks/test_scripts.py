@@ -102,26 +102,25 @@ def mute_server() -> Iterator[tuple[int, list[bytes]]]:
         conn.close()
 
 
-def test_scale_counts_clients_never_served(scale, mute_server) -> None:
-    port, _ = mute_server
-    socks = scale.connect_all(port, 5)
+def scale_errors(scale, port: int, clients: int, timeout: float) -> list[str]:
+    """scale.py's check of ``clients`` connections to ``port``."""
+    socks = scale.connect_all(port, clients)
     try:
-        errors = scale.serve_all(socks, timeout=0.5)
+        return scale.serve_all(socks, timeout)
     finally:
         for sock in socks:
             sock.close()
-    assert errors == ["not served within 0.5 s"] * 5
+
+
+def test_scale_counts_clients_never_served(scale, mute_server) -> None:
+    port, _ = mute_server
+    assert scale_errors(scale, port, 5, 0.5) == ["not served within 0.5 s"] * 5
 
 
 def test_scale_counts_wrong_replies(scale, mute_server) -> None:
     port, answers = mute_server
     answers.append(b"scale_0:something else\n")
-    socks = scale.connect_all(port, 3)
-    try:
-        errors = scale.serve_all(socks, timeout=5.0)
-    finally:
-        for sock in socks:
-            sock.close()
+    errors = scale_errors(scale, port, 3, 5.0)
     assert len(errors) == 3
     assert all(error.startswith("expected b'scale_") for error in errors), errors
 
