@@ -793,7 +793,7 @@ class Run:
             if start:
                 phase = phase_name(now, window)
                 self.progress_line.update(now - start, phase, self.progress)
-            if not self.all_alive() and self.results.empty():
+            if self.silent_dead() and self.results.empty():
                 break  # a worker died without a word (killed, out of memory)
 
     def receive(self) -> str | None:
@@ -813,6 +813,16 @@ class Run:
 
     def all_alive(self) -> bool:
         return all(worker.is_alive() for worker in self.workers)
+
+    def silent_dead(self) -> bool:
+        """Whether a worker ended without reporting. One that reported and
+        ended is no news: the others may still be draining their slow
+        connections."""
+        reported = self.figures.keys() | self.failures.keys()
+        return any(
+            not worker.is_alive() and index not in reported
+            for index, worker in enumerate(self.workers)
+        )
 
     def end_workers(self) -> None:
         """Join every worker; one that does not end in time is terminated."""

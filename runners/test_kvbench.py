@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import socket
 import socketserver
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -183,3 +185,38 @@ def test_bad_arguments_exit_2(bad: tuple[str, str]) -> None:
     done = run_kvbench("--port", "1", *bad)
     assert done.returncode == 2, f"{bad}: exit {done.returncode}\n{done.stderr}"
     assert "kvbench: error:" in done.stderr
+
+
+class FakeWorker:
+    """Stands for a worker process: alive until its ``ended`` event is set."""
+
+    def __init__(self) -> None:
+        self.ended = threading.Event()
+
+    def is_alive(self) -> bool:
+        return not self.ended.is_set()
+
+
+def test_collect_waits_for_a_worker_still_draining() -> None:
+    """One worker reported and ended; the other is still draining its slow
+    connections: the main process must wait for it, not call it failed."""
+    from runners import kvbench
+
+    run = kvbench.Run(kvbench.parse_args(["-c", "2", "--procs", "2"]), None)
+    done, draining = FakeWorker(), FakeWorker()
+    run.workers = [done, draining]
+    run.figures[0] = kvbench.Figures()
+    done.ended.set()  # reported (above) and gone
+    run.results = queue.Queue()  # what a worker sends, as the real queue does
+
+    def report_late() -> None:
+        run.results.put(("figures", 1, kvbench.Figures()))
+        draining.ended.set()
+
+    timer = threading.Timer(0.5, report_late)
+    timer.start()
+    try:
+        run.collect(time.monotonic() + 30)
+    finally:
+        timer.cancel()
+    assert sorted(run.figures) == [0, 1], "the late worker's figures were lost"
