@@ -282,14 +282,15 @@ class TestClient:
         self._buffer = b""
         self.closed = False
 
-    def send(self, lines: Iterable[bytes]) -> None:
+    def send(self, lines: Iterable[bytes], during: str = "") -> None:
+        """Send ``lines``; ``during`` says what else went on, should it hang."""
         data = b"".join(line + b"\n" for line in lines)
         try:
             self.sock.sendall(data)
         except TimeoutError:
             pytest.fail(
-                f"client {self.number} could not send for {REPLY_TIMEOUT:.0f} s: "
-                "the server stopped reading its requests",
+                f"client {self.number} could not send for {REPLY_TIMEOUT:.0f} s"
+                f"{during}: the server stopped reading its requests",
                 pytrace=False,
             )
 

@@ -14,16 +14,18 @@ Threads (their names are what a thread dump or a test failure shows):
   the counters. It serves the ``inbox`` in order: requests, clients joining
   and leaving, count queries, and the stop order from ``close()``.
 * ``reader-N``: reads client N's socket, cuts the bytes into lines, parses
-  them, and posts all the requests one ``recv`` brought as one message.
+  them, and posts the requests one ``recv`` brought in as few messages as
+  it can (``MAX_BATCH`` requests each at most).
 * ``writer-N``: takes replies from client N's ``outbox`` and sends them; what
   has piled up while it was sending goes out in the next single send.
 
 Queues:
 
-* ``inbox``: many producers, one consumer (the coordinator). It is bounded,
-  so a client that floods the server is slowed down through TCP instead of
-  filling memory; the coordinator never puts anything on it, so it can never
-  wait for itself.
+* ``inbox``: many producers, one consumer (the coordinator). It is bounded
+  in messages and each message in requests, so clients that flood the
+  server are slowed down through TCP instead of filling memory, and a
+  request waits behind a bounded amount of other clients' work. The
+  coordinator never puts anything on it, so it can never wait for itself.
 * ``outbox`` (one per client): the coordinator is its only producer and the
   writer its only consumer. It holds at most ``MAX_OUTBOX`` replies. The
   coordinator never blocks on it: a reply that finds it full is dropped, so a
@@ -89,8 +91,9 @@ log = logging.getLogger(__name__)
 
 
 # BEGIN SOLUTION
-INBOX_SIZE = 1024  # messages, each holding all the requests of one recv
-RECV_SIZE = 64 * 1024
+INBOX_SIZE = 256  # messages
+MAX_BATCH = 64  # requests in one inbox message, at most
+RECV_SIZE = 4 * 1024  # bytes: at most ~700 requests parsed and held per reader
 SEND_BATCH = 256  # replies joined into one sendall at most
 
 # Messages on the inbox are (kind, client, data) tuples.
@@ -397,8 +400,8 @@ class KeyValueServer:
         try:
             while data := client.conn.recv(RECV_SIZE):
                 requests = self._parse_all(client, lines.feed(data))
-                if requests:
-                    self._submit(client, requests)
+                for start in range(0, len(requests), MAX_BATCH):
+                    self._submit(client, requests[start : start + MAX_BATCH])
         except OSError:
             pass  # the connection broke; that ends it like a close would
         finally:

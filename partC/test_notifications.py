@@ -95,14 +95,12 @@ def test_a_slow_subscriber_loses_notifications_and_slows_nobody(
     slow, writer = kv.connect(rcvbuf=SLOW_RCVBUF), kv.connect()
     subscribe(slow)
     requests, owed = churn(CHANGES)
-    writer.send(requests)
-    ask(
-        writer,
-        b"Get:absent",
-        [],
-        f"{CHANGES} changes, while a subscriber was not reading (a notification "
-        "must never wait for room in a subscriber's outbox)",
+    stalled = (
+        "while a subscriber was not reading (a notification must never wait "
+        "for room in a subscriber's outbox)"
     )
+    writer.send(requests, during=f", {CHANGES} changes {stalled}")
+    ask(writer, b"Get:absent", [], f"{CHANGES} changes, {stalled}")
     received = read_slowly(slow, owed)
     if received < MAX_OUTBOX:
         pytest.fail(
