@@ -8,6 +8,7 @@ when a server misbehaves.
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import socket
@@ -16,6 +17,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -27,12 +29,18 @@ ROOT = HERE.parent
 DEADLINE = 120.0  # seconds for one script run; an upper bound, not a figure
 
 
-@pytest.fixture
-def scale(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.syspath_prepend(str(HERE))  # scale.py imports its sibling run.py
-    import scale
+def benchmark_module(name: str) -> ModuleType:
+    """Import a script of benchmarks/ (they import their sibling run.py)."""
+    sys.path.insert(0, str(HERE))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(HERE))
 
-    return scale
+
+@pytest.fixture
+def scale() -> ModuleType:
+    return benchmark_module("scale")
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
@@ -130,12 +138,8 @@ def kvcheck(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """kvcheck.c, compiled as crosscheck.py compiles it."""
     if not shutil.which("cc"):
         pytest.skip("no C compiler (cc)")
-    sys.path.insert(0, str(HERE))
-    try:
-        from crosscheck import compile_kvcheck
-    finally:
-        sys.path.remove(str(HERE))
-    return compile_kvcheck(tmp_path_factory.mktemp("kvcheck"))
+    crosscheck = benchmark_module("crosscheck")
+    return crosscheck.compile_kvcheck(tmp_path_factory.mktemp("kvcheck"))
 
 
 def run_kvcheck(binary: Path, port: int, clients: int) -> tuple[int, dict]:
