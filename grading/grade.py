@@ -229,7 +229,7 @@ def _grade_files(
     with tempfile.TemporaryDirectory(prefix="p0-grade-") as folder:
         work = Path(folder)
         kit = work / "kit"
-        build_handout(kit, partC=settings.partC.enabled)
+        build_handout(kit, partC=settings.partC.enabled, ruff_format=False)
         for name, content in files.items():
             if content is not None:
                 (kit / name).write_bytes(content)

@@ -3,36 +3,45 @@
 Theory of operation
 -------------------
 The instructor tree holds the reference solutions. The student tree is the
-same kit with three differences:
+same kit, cut by regions: a line ``# BEGIN TAG`` (or ``.. BEGIN TAG`` inside
+a docstring, or ``<!-- BEGIN TAG -->`` in Markdown) opens a region and the
+matching ``END`` line closes it. The marker lines never ship; what is
+between them ships or not by its tag:
 
-* Solution regions, the lines from ``# BEGIN SOLUTION`` to ``# END SOLUTION``,
-  are cut out. A region inside a function body leaves a stub behind, at the
-  marker's indentation, that raises ``NotImplementedError``: the signature
-  and the docstring above it stay, and they are the contract. A region at
-  module or class level (helpers, private methods) leaves nothing.
-* Instructor-only files stay out: ``grading/`` (broken servers, wheats and
-  chaffs, these tools) and the CI script.
-* ``pyproject.toml`` forgets the ``grading`` package and its tests, and
-  ``README.md`` loses what is between ``<!-- BEGIN INSTRUCTOR -->`` and
-  ``<!-- END INSTRUCTOR -->``.
-* ``partC/`` ships (its server as stubs) only when the grading settings turn
-  partC on (``--settings FILE``, default grading/settings.toml); otherwise
-  the pyproject forgets it too.
+* ``SOLUTION``: never. A region inside a function body leaves a stub
+  behind, at the marker's indentation, that raises ``NotImplementedError``:
+  the signature and the docstring above it stay, and they are the contract.
+  A region at module or class level (helpers, private methods) leaves
+  nothing.
+* ``INSTRUCTOR``: never (the README's instructor parts, the pyproject's
+  instructor-only packages and test folders).
+* ``PARTC``: only when the grading settings turn partC on (``--settings
+  FILE``, default grading/settings.toml); ``partC/`` itself and the files in
+  ``PARTC_FILES`` ship only then too.
+* ``HINTS`` and ``DESIGN``: by the settings' hint level (``[handout]
+  hints``): ``contract`` ships neither, ``hints`` ships HINTS, ``design``
+  ships both. HANDOUT.md's hints are a HINTS region; the reference's theory
+  of operation in partA/server.py is a DESIGN region.
 
-A marker that is unpaired, nested, or inside a region is an error that names
-the file and the line, and nothing is written.
+Instructor-only folders (``grading/``, ``benchmarks/``, the CI script) are
+never copied. The cut Python files are formatted with ruff, so that an
+untouched stub keeps the format point; without ruff, nothing is written.
+
+A marker that is unpaired, nested, inside a region or of an unknown tag is an
+error that names the file and the line, and nothing is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 SHIPPED = [
     "README.md",
     "HANDOUT.md",
@@ -42,36 +51,58 @@ SHIPPED = [
     "partB",
     "runners",
 ]
+PARTC_FILES = ["partC", "runners/test_runners_partc.py"]  # ship with partC only
 LEFT_OUT = {"__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 STUB = 'raise NotImplementedError("{where}: your code here")'
+TAGS = ("SOLUTION", "INSTRUCTOR", "PARTC", "HINTS", "DESIGN")
+MARKER = re.compile(r"\s*(?:#|\.\.|<!--) (BEGIN|END) ([A-Z]+)(?: -->)?\s*")
+LEVELS = {"contract": set(), "hints": {"HINTS"}, "design": {"HINTS", "DESIGN"}}
 
 
 class MarkerError(ValueError):
-    """A solution marker out of place; the message names file and line."""
+    """A region marker out of place; the message names file and line."""
 
 
-def strip_solutions(text: str, name: str) -> str:
-    """Return ``text`` with every solution region cut out or stubbed."""
+class FormatError(RuntimeError):
+    """ruff could not format the student tree; the message says how to fix it."""
+
+
+def shipped_tags(*, partC: bool = False, hints: str = "hints") -> frozenset[str]:
+    """The region tags whose contents ship, for these settings."""
+    return frozenset(LEVELS[hints] | ({"PARTC"} if partC else set()))
+
+
+def strip_solutions(text: str, name: str, keep: frozenset[str] = frozenset()) -> str:
+    """Return ``text`` with every region cut out or stubbed, but those in ``keep``.
+
+    The marker lines of a kept region are dropped and its lines stay.
+    """
     out: list[str] = []
-    begin: int | None = None  # the line number of the open region's BEGIN
+    region: tuple[str, int] | None = None  # the open region's tag and line
     for number, line in enumerate(text.splitlines(keepends=True), 1):
-        marker = line.strip()
-        if marker == BEGIN:
-            if begin is not None:
+        marker = MARKER.fullmatch(line)
+        if marker is None:
+            if region is None or region[0] in keep:
+                out.append(line)
+            continue
+        which, tag = marker.groups()
+        where = f"{name}:{number}: {which} {tag}"
+        if tag not in TAGS:
+            raise MarkerError(f"{where}: unknown region (known: {', '.join(TAGS)})")
+        if which == "BEGIN":
+            if region is not None:
                 raise MarkerError(
-                    f"{name}:{number}: {BEGIN} inside the region opened at line {begin}"
+                    f"{where} inside the {region[0]} region opened at line {region[1]}"
                 )
-            begin = number
-            if _in_function(out, _indent(line)):
+            region = (tag, number)
+            if tag == "SOLUTION" and _in_function(out, _indent(line)):
                 out.append(_indent(line) + STUB.format(where=_function(out)) + "\n")
-        elif marker == END:
-            if begin is None:
-                raise MarkerError(f"{name}:{number}: {END} without a {BEGIN}")
-            begin = None
-        elif begin is None:
-            out.append(line)
-    if begin is not None:
-        raise MarkerError(f"{name}:{begin}: {BEGIN} never closed")
+        elif region is None or region[0] != tag:
+            raise MarkerError(f"{where} without a BEGIN {tag}")
+        else:
+            region = None
+    if region is not None:
+        raise MarkerError(f"{name}:{region[1]}: BEGIN {region[0]} never closed")
     return "".join(out)
 
 
@@ -98,75 +129,68 @@ def _function(kept: list[str]) -> str:
     return "this function"
 
 
-def _student_readme(text: str) -> str:
-    """The README without its instructor-only parts (between HTML comments)."""
-    return re.sub(
-        r"<!-- BEGIN INSTRUCTOR -->.*?<!-- END INSTRUCTOR -->\n?", "", text, flags=re.S
-    )
-
-
-def _student_pyproject(text: str, partC: bool) -> str:
-    """The pyproject without the instructor-only ``grading`` package and
-    ``benchmarks`` tests (the benchmark servers are working solutions).
-
-    Without ``partC``, partC's package and tests are left out too.
-    """
-    text = text.replace(', "benchmarks"', "").replace(', "grading"]', "]")
-    return text if partC else text.replace(', "partC"', "")
-
-
-def build_handout(out: Path, source: Path = ROOT, *, partC: bool = False) -> list[Path]:
+def build_handout(
+    out: Path,
+    source: Path = ROOT,
+    *,
+    partC: bool = False,
+    hints: str = "hints",
+    ruff_format: bool = True,
+) -> list[Path]:
     """Write the student tree into ``out`` (which must not exist yet).
 
-    ``partC``: ship partC too. Returns the files written. Raises
-    ``MarkerError`` before writing anything if a marker is out of place, and
-    ``FileExistsError`` if ``out`` exists.
+    ``partC``: ship partC too; ``hints``: the hint level (see ``LEVELS``);
+    ``ruff_format``: format the cut files with ruff (the grader's own pristine
+    copy, which no student sees, skips it and so never needs ruff).
+    Returns the files written. Raises ``MarkerError`` if a marker is out of
+    place, ``FormatError`` if ruff cannot format the stubs, and
+    ``FileExistsError`` if ``out`` exists; in each case nothing is written.
     """
+    if out.exists():
+        raise FileExistsError(f"{out} exists already: name a new folder")
+    keep = shipped_tags(partC=partC, hints=hints)
     files = {}
-    for item in SHIPPED + (["partC"] if partC else []):
+    for item in SHIPPED + (PARTC_FILES if partC else []):
         paths = [source / item] if (source / item).is_file() else _tree(source / item)
         for path in paths:
             relative = path.relative_to(source)
+            if not partC and any(relative.match(f) for f in PARTC_FILES):
+                continue
             text = path.read_text(encoding="utf-8")
-            if path.suffix == ".py":
-                text = strip_solutions(text, str(relative))
-            elif relative.name == "pyproject.toml":
-                text = _student_pyproject(text, partC)
-            elif relative.name == "README.md":
-                text = _student_readme(text)
-            files[relative] = text
-    out.mkdir(parents=True)
-    for relative, text in files.items():
-        (out / relative).parent.mkdir(parents=True, exist_ok=True)
-        (out / relative).write_text(text, encoding="utf-8")
-    written = sorted(out / relative for relative in files)
-    _format([path for path in written if path.suffix == ".py"])
-    return written
+            files[relative] = strip_solutions(text, str(relative), keep)
+    with tempfile.TemporaryDirectory(prefix="handout-") as folder:
+        draft = Path(folder) / "tree"
+        for relative, text in files.items():
+            (draft / relative).parent.mkdir(parents=True, exist_ok=True)
+            (draft / relative).write_text(text, encoding="utf-8")
+        if ruff_format:
+            _format(sorted(draft / r for r in files if r.suffix == ".py"))
+        shutil.copytree(draft, out)
+    return sorted(out / relative for relative in files)
 
 
 def _format(paths: list[Path]) -> None:
     """Format the cut files as ruff would, so untouched stubs keep the format point.
 
-    Cutting a region can leave blank lines where ruff wants none. Without ruff
-    (it comes with the kit's test extra) the files stay as cut.
+    Cutting a region can leave blank lines where ruff wants none. Raises
+    ``FormatError`` if ruff is missing or fails: a handout whose stubs lose
+    the format point untouched is no handout.
     """
+    command = [sys.executable, "-m", "ruff", "format", "--quiet", "--no-cache"]
     try:
         subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ruff",
-                "format",
-                "--quiet",
-                "--no-cache",
-                *map(str, paths),
-            ],
+            command + [str(path) for path in paths],
             check=True,
             capture_output=True,
+            text=True,
             timeout=60,
         )
+    except subprocess.CalledProcessError as error:
+        raise FormatError(
+            f"ruff format failed on the stubs:\n{error.stdout}{error.stderr}"
+        ) from None
     except (OSError, subprocess.SubprocessError) as error:
-        print(f"handout: could not run ruff format ({error}); files left as cut")
+        raise FormatError(f"could not run ruff format ({error})") from None
 
 
 def _tree(folder: Path) -> list[Path]:
@@ -190,8 +214,14 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--settings",
         type=Path,
-        help="a settings file; partC ships if it enables partC "
+        help="a settings file: partC ships if it enables partC, and its "
+        "[handout] hints sets how much design the stub shows "
         "(default: grading/settings.toml)",
+    )
+    parser.add_argument(
+        "--hints",
+        choices=list(LEVELS),
+        help="the hint level, instead of the settings' [handout] hints",
     )
     parser.set_defaults(handler=_run)
 
@@ -200,10 +230,20 @@ def _run(args: argparse.Namespace) -> int:
     from grading.settings import load_settings
 
     try:
-        partC = load_settings(args.settings).partC.enabled
-        written = build_handout(args.out, partC=partC)
-    except (MarkerError, FileExistsError, ValueError) as error:
-        print(f"handout: {error}")
+        settings = load_settings(args.settings)
+        hints = args.hints or settings.handout.hints
+        written = build_handout(args.out, partC=settings.partC.enabled, hints=hints)
+    except FormatError as error:
+        print(
+            f"handout: {error}\nNothing was written. Install ruff "
+            f"(python -m pip install ruff, or the kit's test extra: "
+            f'python -m pip install -e ".[test]") and build the handout again.',
+            file=sys.stderr,
+        )
         return 1
-    print(f"handout: wrote {len(written)} files to {args.out}")
+    except (MarkerError, FileExistsError, ValueError) as error:
+        print(f"handout: {error}", file=sys.stderr)
+        return 1
+    partC = "with partC" if settings.partC.enabled else "without partC"
+    print(f"handout: wrote {len(written)} files to {args.out} ({partC}, hints={hints})")
     return 0

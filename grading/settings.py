@@ -124,6 +124,19 @@ class Visibility:
     stdout: str
 
 
+HINT_LEVELS = ("contract", "hints", "design")
+
+
+@dataclass(frozen=True)
+class Handout:
+    """What ``python -m grading handout`` gives students."""
+
+    # How much of the reference's design the partA stub and HANDOUT.md show:
+    # "contract" (the API, the protocol, the rules), "hints" (and HANDOUT's
+    # hints), or "design" (and the reference's theory of operation).
+    hints: str = "hints"
+
+
 @dataclass(frozen=True)
 class Settings:
     points: Points
@@ -132,6 +145,7 @@ class Settings:
     rules: Rules
     visibility: Visibility
     partC: PartC = PartC(False, 300, ())
+    handout: Handout = Handout()
 
     @property
     def max_score(self) -> float:
@@ -175,7 +189,11 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build(data: dict[str, Any]) -> Settings:
-    _only(data, "", {"points", "runs", "sandbox", "rules", "visibility", "partC"})
+    _only(
+        data,
+        "",
+        {"points", "runs", "sandbox", "rules", "visibility", "partC", "handout"},
+    )
     points = dict(data.get("points", {}))
     partA = points.pop("partA", {})
     tests = tuple(
@@ -199,7 +217,17 @@ def _build(data: dict[str, Any]) -> Settings:
         rules=_section(Rules, data, "rules"),
         visibility=visibility,
         partC=_partC(data.get("partC", {})),
+        handout=_handout(data.get("handout", {})),
     )
+
+
+def _handout(data: Any) -> Handout:
+    """The [handout] table; an absent one means the defaults."""
+    table = dataclasses.asdict(Handout()) | _table(data, "handout")
+    handout = Handout(*_values(Handout, table, "handout"))
+    if handout.hints not in HINT_LEVELS:
+        raise SettingsError(f"handout.hints must be one of {list(HINT_LEVELS)}")
+    return handout
 
 
 PARTC_SUITES = (  # the partC suites that may be graded (the others need PostgreSQL)

@@ -1,9 +1,18 @@
 """A multi-client key-value server built from threads and queues.
 
+What the server must do is in HANDOUT.md, once: the protocol, what to do
+with a line it cannot use or a client that vanishes, what to log, and the
+course rules (no locks: threads and ``queue.Queue``). The docstrings of
+``KeyValueServer``'s methods below are its API. ``MAX_OUTBOX`` and
+``MAX_LINE`` are the protocol's numbers; keep them as they are.
+.. BEGIN DESIGN
+
 Theory of operation
 -------------------
 The server is a handful of threads that share nothing but queues. Each piece
 of state has exactly one owner, and everybody else sends the owner messages.
+(The names of threads, queues and messages below are this design's; yours
+may differ.)
 
 Threads (their names are what a thread dump or a test failure shows):
 
@@ -15,7 +24,7 @@ Threads (their names are what a thread dump or a test failure shows):
   and leaving, count queries, and the stop order from ``close()``.
 * ``reader-N``: reads client N's socket, cuts the bytes into lines, parses
   them, and posts the requests one ``recv`` brought in as few messages as
-  it can (``MAX_BATCH`` requests each at most).
+  it can (a few dozen requests each at most).
 * ``writer-N``: takes replies from client N's ``outbox`` and sends them; what
   has piled up while it was sending goes out in the next single send.
 
@@ -49,21 +58,13 @@ further requests, and returns once every client has reported ``LEFT`` and
 ``GONE``. ``close()`` joins the coordinator, so when it returns every thread
 the server started has ended and every socket it opened is closed.
 
-Bad input never stops the server nor disturbs another client. The classic
-protocol has no error reply, so a bad line gets no reply; it is logged as a
-warning (logger ``partA.server``) and skipped, and the connection goes on:
-
-* an unknown command, a wrong number of fields, or an empty key (an empty
-  line is skipped too, without a warning);
-* a key that is not valid UTF-8 (keys are ``str`` in the store; values are
-  stored as the bytes that were sent);
-* a line longer than ``MAX_LINE`` bytes: it is skipped whole, up to and
-  including its newline;
-* a client that vanishes mid-line: the unfinished line is not executed.
-
-Running out of threads (a system limit, met with thousands of clients) is
-no bad input but is handled alike: a client whose reader or writer cannot
-start is logged and disconnected, and the server goes on with the others.
+Bad input is dealt with where it is found: the reader's line splitter skips
+an over-long line up to its newline, ``parse_request`` rejects a line that
+is not a request (the reader logs it and goes on), and a line a vanishing
+client left unfinished is never parsed. A client whose reader or writer
+cannot start (the system is out of threads) is logged and disconnected by
+whoever tried to start it.
+.. END DESIGN
 """
 
 from __future__ import annotations

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9999
+KIT = Path(__file__).resolve().parent.parent  # the folder that holds partA/
+
+
+def partc_ships() -> bool:
+    """Does this copy of the kit hold partC? (A student's has it only when the
+    course hands partC out.)"""
+    return (KIT / "partC" / "server.py").is_file()
 
 
 def port_number(text: str) -> int:

@@ -1,4 +1,5 @@
-"""An interactive client for the key-value server (partA's, and partC's).
+"""An interactive client for the key-value server (partA's, and partC's where
+the kit holds partC).
 
 Usage: ``python runners/crunner.py [--host 127.0.0.1] [--port 9999]``.
 Type requests (``help`` lists them); replies print as they arrive. With
@@ -51,7 +52,7 @@ from pathlib import Path
 # this line makes ``import runners`` work from any directory.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runners.cli import add_address_options
+from runners.cli import add_address_options, partc_ships
 
 try:  # line editing and history, where the platform has them
     import readline
@@ -61,14 +62,17 @@ except ImportError:  # Windows, or a Python built without it
 CONNECT_TIMEOUT = 5.0  # seconds
 PROMPT = "kv> "
 
-HELP = """\
+HELP_REQUESTS = """\
 Requests (keys and values may not contain ':'):
   Put:key:value        append value to the key's list (no reply)
   Get:key              reply one line key:value per stored value, in order
                        (no reply if the key is absent)
   Delete:key           remove the key and all its values (no reply)
   Update:key:old:new   remove the first value equal to old, if any, and
-                       append new (no reply)
+                       append new; if the key is absent, it now holds new
+                       (no reply)"""
+
+HELP_PARTC = """\
 partC's server also takes (each answered by one line, or as said):
   List                 every key:value, keys sorted, then End:List
   Subscribe            Subscribed; then a Changed:<op>:<key> line for every
@@ -80,10 +84,19 @@ partC's server also takes (each answered by one line, or as said):
                        changed what the transaction read
   Rollback             RolledBack: the transaction's changes are discarded
   Ping                 Pong: every reply before it has arrived
-  (a bad request gets one Error:<reason> line)
+  (a bad request gets one Error:<reason> line)"""
+
+HELP_CLIENT = """\
 Client commands:
   help                 show this help
   quit                 leave (Ctrl-D too)"""
+
+# partC's requests are listed only where the kit holds partC.
+HELP = "\n".join(
+    [HELP_REQUESTS, HELP_PARTC, HELP_CLIENT]
+    if partc_ships()
+    else [HELP_REQUESTS, HELP_CLIENT]
+)
 
 NOTIFICATION = "Changed:"  # how a partC notification line starts
 ERRORS = ("Error:", "Aborted:")  # partC replies that report a failure
@@ -102,7 +115,7 @@ class Colours:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="crunner", description="Talk to the key-value server (partA or partC)."
+        prog="crunner", description="Talk to the key-value server."
     )
     add_address_options(parser, port_help="default: %(default)s")
     return parser.parse_args(argv)

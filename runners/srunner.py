@@ -1,19 +1,21 @@
 """Run the key-value server from the command line, for demos and ``nc``.
 
-Usage: ``python runners/srunner.py [--host 127.0.0.1] [--port 9999]
-[--server partA|partC] [--store memory|sqlite:PATH|postgres:DSN]``
+Usage: ``python runners/srunner.py [--host 127.0.0.1] [--port 9999]``
 (or ``python -m runners.srunner``). ``--port 0`` picks a free port; the line
 printed at start says which one.
 
-``--server`` picks the server: partA's (the default) or partC's (List,
-notifications, transactions). ``--store`` picks where it keeps its data:
-``memory`` (the default; nothing survives a stop), a SQLite file, or a
-PostgreSQL database (see ``partC/stores.py``; PostgreSQL needs psycopg). A
-durable store keeps everything across restarts. partC's server flushes the
-store before every reply that follows a change, so a change is on disk once
-any later reply has been sent on its connection; partA's server never calls
+Where the kit holds partC (a course hands it out as the next exercise), two
+more options: ``--server partA|partC`` picks the server, partA's (the
+default) or partC's (List, notifications, transactions), and ``--store
+memory|sqlite:PATH|postgres:DSN`` picks where it keeps its data: ``memory``
+(the default; nothing survives a stop), a SQLite file, or a PostgreSQL
+database (see ``partC/stores.py``; PostgreSQL needs psycopg). A durable
+store keeps everything across restarts. partC's server flushes the store
+before every reply that follows a change, so a change is on disk once any
+later reply has been sent on its connection; partA's server never calls
 ``flush``, so with it the changes are committed when the server stops
-cleanly (srunner says so on stderr).
+cleanly (srunner says so on stderr). Without partC, those options are not
+listed, and using them says why they cannot be used.
 
 Theory of operation
 -------------------
@@ -52,7 +54,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from partA.kvstore import InMemoryKVStore, KVStore
-from runners.cli import add_address_options
+from runners.cli import add_address_options, partc_ships
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 WINDOWS_WAKE_SECONDS = 0.5  # see wait_for_stop_signal
@@ -66,17 +68,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="srunner", description="Run the key-value server until Ctrl-C."
     )
     add_address_options(parser, port_help="0 picks a free port; default: %(default)s")
+    partC = partc_ships()
     parser.add_argument(
-        "--server", choices=SERVERS, default="partA", help="default: %(default)s"
+        "--server",
+        default="partA",
+        help="partA or partC; default: %(default)s" if partC else argparse.SUPPRESS,
     )
     parser.add_argument(
         "--store",
-        type=store_spec,
+        type=store_spec if partC else str,
         default="memory",
         metavar="SPEC",
-        help="memory, sqlite:PATH or postgres:DSN; default: %(default)s",
+        help="memory, sqlite:PATH or postgres:DSN; default: %(default)s"
+        if partC
+        else argparse.SUPPRESS,
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not partC and (args.server, args.store) != ("partA", "memory"):
+        used = f"--server {args.server}" if args.server != "partA" else "--store"
+        parser.error(
+            f"{used} needs partC (its server and its stores), and this copy of "
+            f"the kit has no partC/ folder: your course hands partC out as the "
+            f"next exercise. Without it, srunner runs partA's server in memory."
+        )
+    if args.server not in SERVERS:
+        parser.error(f"argument --server: choose from {', '.join(SERVERS)}")
+    return args
 
 
 def store_spec(text: str) -> str:

@@ -253,48 +253,23 @@ def test_srunner_starts_from_anywhere(
     assert stop(server, signal.SIGINT) == 0, server
 
 
-@posix_signals
-@pytest.mark.parametrize("server_name", ["partA", "partC"])
-def test_srunner_sqlite_store_survives_a_restart(
-    start: Callable[..., Runner], tmp_path: Path, server_name: str
+def test_srunner_without_partc_hides_its_options_and_says_why(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if not (REPO_ROOT / server_name / "server.py").exists():
-        pytest.skip(f"{server_name}/server.py is not there yet")
-    args = [SRUNNER, "--server", server_name, "--store", f"sqlite:{tmp_path / 'kv.db'}"]
-    fruit = [b"fruit:pear", b"fruit:fig"]
-    server, port = start_srunner(start, *args)
-    with connect(port) as conn:
-        requests = (
-            b"Put:fruit:apple\nPut:fruit:pear\nUpdate:fruit:apple:fig\nGet:fruit\n"
-        )
-        assert exchange(conn, requests, 2) == fruit
-    assert stop(server, signal.SIGINT) == 0, f"srunner failed; {server}"
-    server, port = start_srunner(start, *args)  # the same file, a new process
-    with connect(port) as conn:
-        assert exchange(conn, b"Get:fruit\n", 2) == fruit, "lost across a restart"
-    assert stop(server, signal.SIGINT) == 0, f"srunner failed; {server}"
+    """In a student's kit without partC: no partC option in --help, and a
+    clear word (not a traceback) for one used anyway."""
+    from runners import srunner
 
-
-@pytest.mark.parametrize("spec", ["bogus", "sqlite:", "memory:x", "postgres"])
-def test_srunner_rejects_a_bad_store_spec(
-    start: Callable[..., Runner], spec: str
-) -> None:
-    server = start([SRUNNER, "--store", spec])
-    assert server.finish() == 2, f"srunner should exit 2; {server}"
-    message = "\n".join(server.stderr)
-    assert "argument --store: " in message, server
-    assert repr(spec) in message, f"the message should name the spec; {server}"
-    assert not server.stdout, server
-
-
-def test_srunner_reports_a_store_it_cannot_open(
-    start: Callable[..., Runner], tmp_path: Path
-) -> None:
-    where = tmp_path / "no such folder" / "kv.db"
-    server = start([SRUNNER, "--store", f"sqlite:{where}", "--port", "0"])
-    assert server.finish() == 1, f"srunner should exit 1; {server}"
-    assert "cannot open the store sqlite:" in "\n".join(server.stderr), server
-    assert not server.stdout, server
+    monkeypatch.setattr(srunner, "partc_ships", lambda: False)
+    with pytest.raises(SystemExit):
+        srunner.parse_args(["--help"])
+    assert "--store" not in capsys.readouterr().out
+    for args in (["--server", "partC"], ["--store", "sqlite:kv.db"]):
+        with pytest.raises(SystemExit) as exit_:
+            srunner.parse_args(args)
+        assert exit_.value.code == 2
+        assert "this copy of the kit has no partC/ folder" in capsys.readouterr().err
+    assert srunner.parse_args([]).server == "partA"
 
 
 # ----- crunner ---------------------------------------------------------------

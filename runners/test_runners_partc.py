@@ -1,4 +1,5 @@
-"""crunner with partC's server: its help, and notifications as they arrive.
+"""The runners with partC: srunner's --server and --store, crunner's help and
+notifications as they arrive. Ships to students only with partC.
 
 The processes and helpers are those of ``test_runners.py``: real processes,
 real sockets, no sleeps; every wait has a deadline.
@@ -6,20 +7,25 @@ real sockets, no sleeps; every wait has a deadline.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from runners.crunner import Colours, styled
 from runners.test_runners import (
     CRUNNER,
+    REPO_ROOT,
     SRUNNER,
     Runner,
     connect,
     exchange,
+    posix_signals,
     run_crunner,
     start,  # noqa: F401 (the fixture)
     start_srunner,
+    stop,
 )
 
 PARTC_COMMANDS = ("List", "Subscribe", "Unsubscribe", "Begin", "Commit", "Rollback")
@@ -75,3 +81,51 @@ def test_terminal_marks_notifications_and_errors() -> None:
     assert len({reply[:5], notification[:5], error[:5]}) == 3, (
         "replies, notifications and errors must each have their own colour"
     )
+
+
+@posix_signals
+@pytest.mark.parametrize("server_name", ["partA", "partC"])
+def test_srunner_sqlite_store_survives_a_restart(
+    start: Callable[..., Runner],  # noqa: F811
+    tmp_path: Path,
+    server_name: str,
+) -> None:
+    if not (REPO_ROOT / server_name / "server.py").exists():
+        pytest.skip(f"{server_name}/server.py is not there yet")
+    args = [SRUNNER, "--server", server_name, "--store", f"sqlite:{tmp_path / 'kv.db'}"]
+    fruit = [b"fruit:pear", b"fruit:fig"]
+    server, port = start_srunner(start, *args)
+    with connect(port) as conn:
+        requests = (
+            b"Put:fruit:apple\nPut:fruit:pear\nUpdate:fruit:apple:fig\nGet:fruit\n"
+        )
+        assert exchange(conn, requests, 2) == fruit
+    assert stop(server, signal.SIGINT) == 0, f"srunner failed; {server}"
+    server, port = start_srunner(start, *args)  # the same file, a new process
+    with connect(port) as conn:
+        assert exchange(conn, b"Get:fruit\n", 2) == fruit, "lost across a restart"
+    assert stop(server, signal.SIGINT) == 0, f"srunner failed; {server}"
+
+
+@pytest.mark.parametrize("spec", ["bogus", "sqlite:", "memory:x", "postgres"])
+def test_srunner_rejects_a_bad_store_spec(
+    start: Callable[..., Runner],  # noqa: F811
+    spec: str,
+) -> None:
+    server = start([SRUNNER, "--store", spec])
+    assert server.finish() == 2, f"srunner should exit 2; {server}"
+    message = "\n".join(server.stderr)
+    assert "argument --store: " in message, server
+    assert repr(spec) in message, f"the message should name the spec; {server}"
+    assert not server.stdout, server
+
+
+def test_srunner_reports_a_store_it_cannot_open(
+    start: Callable[..., Runner],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    where = tmp_path / "no such folder" / "kv.db"
+    server = start([SRUNNER, "--store", f"sqlite:{where}", "--port", "0"])
+    assert server.finish() == 1, f"srunner should exit 1; {server}"
+    assert "cannot open the store sqlite:" in "\n".join(server.stderr), server
+    assert not server.stdout, server
