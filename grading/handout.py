@@ -17,7 +17,8 @@ between them ships or not by its tag:
   instructor-only packages and test folders).
 * ``PARTC``: only when the grading settings turn partC on (``--settings
   FILE``, default grading/settings.toml); ``partC/`` itself and the files in
-  ``PARTC_FILES`` ship only then too.
+  ``PARTC_FILES`` ship only then too. ``NOPARTC``: only when they do not
+  (the hand-in of two files rather than three, say).
 * ``HINTS`` and ``DESIGN``: by the settings' hint level (``[handout]
   hints``): ``contract`` ships neither, ``hints`` ships HINTS, ``design``
   ships both. HANDOUT.md's hints are a HINTS region; the reference's theory
@@ -54,7 +55,7 @@ SHIPPED = [
 PARTC_FILES = ["partC", "runners/test_runners_partc.py"]  # ship with partC only
 LEFT_OUT = {"__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 STUB = 'raise NotImplementedError("{where}: your code here")'
-TAGS = ("SOLUTION", "INSTRUCTOR", "PARTC", "HINTS", "DESIGN")
+TAGS = ("SOLUTION", "INSTRUCTOR", "PARTC", "NOPARTC", "HINTS", "DESIGN")
 MARKER = re.compile(r"\s*(?:#|\.\.|<!--) (BEGIN|END) ([A-Z]+)(?: -->)?\s*")
 LEVELS = {"contract": set(), "hints": {"HINTS"}, "design": {"HINTS", "DESIGN"}}
 
@@ -69,7 +70,7 @@ class FormatError(RuntimeError):
 
 def shipped_tags(*, partC: bool = False, hints: str = "hints") -> frozenset[str]:
     """The region tags whose contents ship, for these settings."""
-    return frozenset(LEVELS[hints] | ({"PARTC"} if partC else set()))
+    return frozenset(LEVELS[hints] | {"PARTC" if partC else "NOPARTC"})
 
 
 def strip_solutions(text: str, name: str, keep: frozenset[str] = frozenset()) -> str:

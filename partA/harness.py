@@ -226,8 +226,8 @@ class ServerUnderTest:
             pytest.fail(
                 "two threads used the store at the same time: "
                 + "; ".join(self.store.races)
-                + ". The store is not thread-safe: only one thread (the "
-                "coordinator) may ever call it.",
+                + ". The store is not thread-safe: only one thread (its "
+                "owner) may ever call it.",
                 pytrace=False,
             )
 

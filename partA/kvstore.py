@@ -6,8 +6,8 @@ one to the end of the list.
 
 ``InMemoryKVStore`` is **not thread-safe, on purpose**. Two threads calling it
 at once can corrupt its lists or lose updates. Your server must make sure that
-only one thread ever touches the store; in this kit's design that thread is the
-coordinator, and every other thread sends it messages.
+only one thread ever touches the store: the store's owner, to which every other
+thread sends messages.
 """
 
 from __future__ import annotations
