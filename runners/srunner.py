@@ -215,7 +215,8 @@ def run_server(args: argparse.Namespace, store: KVStore) -> int:
         return serve(server, args.host, args.port)
     except NotImplementedError as error:  # the student's stub, not written yet
         print(
-            f"srunner: {args.server}/server.py is not finished: {error}",
+            f"srunner: {args.server}/server.py is not finished"
+            f" (NotImplementedError: {error})",
             file=sys.stderr,
         )
         return 1
