@@ -3,6 +3,8 @@ student tree whose suites fail fast on the stubs instead of hanging."""
 
 from __future__ import annotations
 
+import argparse
+import ast
 import subprocess
 import sys
 import textwrap
@@ -10,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from grading.handout import MarkerError, build_handout, strip_solutions
+from grading.handout import (
+    ROOT,
+    FormatError,
+    MarkerError,
+    build_handout,
+    shipped_tags,
+    strip_solutions,
+)
 
 SOURCE = textwrap.dedent('''\
     import queue
@@ -49,14 +58,71 @@ def test_function_regions_become_stubs_and_others_vanish() -> None:
 @pytest.mark.parametrize(
     ("text", "error"),
     [
-        ("# END SOLUTION\n", "x.py:1: # END SOLUTION without"),
-        ("# BEGIN SOLUTION\n\n", "x.py:1: # BEGIN SOLUTION never closed"),
-        ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n", "x.py:2: # BEGIN SOLUTION inside"),
+        ("# END SOLUTION\n", "x.py:1: END SOLUTION without a BEGIN SOLUTION"),
+        ("# BEGIN SOLUTION\n\n", "x.py:1: BEGIN SOLUTION never closed"),
+        ("# BEGIN SOLUTION\n# BEGIN HINTS\n", "x.py:2: BEGIN HINTS inside the SOL"),
+        ("<!-- BEGIN PARTC -->\n<!-- END HINTS -->\n", "x.py:2: END HINTS without"),
+        ("    .. BEGIN DESIGNS\n", "x.py:1: BEGIN DESIGNS: unknown region"),
     ],
 )
 def test_marker_errors_name_file_and_line(text: str, error: str) -> None:
-    with pytest.raises(MarkerError, match="^" + error.replace("#", r"\#")):
+    with pytest.raises(MarkerError, match="^" + error):
         strip_solutions(text, "x.py")
+
+
+DOCUMENT = textwrap.dedent("""\
+    Always.
+    <!-- BEGIN PARTC -->
+    With partC.
+    <!-- END PARTC -->
+    <!-- BEGIN NOPARTC -->
+    Without partC.
+    <!-- END NOPARTC -->
+    <!-- BEGIN HINTS -->
+    A hint.
+    <!-- END HINTS -->
+    .. BEGIN DESIGN
+    The design.
+    .. END DESIGN
+    <!-- BEGIN INSTRUCTOR -->
+    For instructors.
+    <!-- END INSTRUCTOR -->
+    """)
+
+
+@pytest.mark.parametrize(
+    ("partC", "hints", "lines"),
+    [
+        (False, "contract", ["Always.", "Without partC."]),
+        (False, "hints", ["Always.", "Without partC.", "A hint."]),
+        (True, "hints", ["Always.", "With partC.", "A hint."]),
+        (True, "design", ["Always.", "With partC.", "A hint.", "The design."]),
+    ],
+)
+def test_regions_ship_by_the_settings(
+    partC: bool, hints: str, lines: list[str]
+) -> None:
+    keep = shipped_tags(partC=partC, hints=hints)
+    assert strip_solutions(DOCUMENT, "x.md", keep).splitlines() == lines
+
+
+def test_without_ruff_the_verb_writes_nothing_and_names_the_fix(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Without ruff the stubs would lose the format point untouched: refuse."""
+    from grading import handout
+
+    monkeypatch.setattr(handout.sys, "executable", str(tmp_path / "no-python"))
+    args = argparse.Namespace(out=tmp_path / "out", settings=None, hints=None)
+    assert handout._run(args) == 1
+    error = capsys.readouterr().err
+    assert "could not run ruff format" in error
+    assert "Nothing was written. Install ruff" in error
+    assert not (tmp_path / "out").exists(), "a half-made tree was left behind"
+    with pytest.raises(FormatError):
+        build_handout(tmp_path / "out")
 
 
 @pytest.fixture(scope="module")
@@ -111,3 +177,77 @@ def test_stubs_fail_every_partA_test_fast(handout: Path) -> None:
 def test_starter_squarer_test_passes(handout: Path) -> None:
     result = run_pytest(handout, "partB")
     assert result.returncode == 0, result.stdout
+
+
+# ----- one source of truth: the shipped tests check only what the documents say
+
+
+def shipped_test_files(handout: Path) -> list[Path]:
+    return sorted(
+        path
+        for folder in ("partA", "partB")
+        for path in (handout / folder).glob("*.py")
+        if path.name.startswith(("test_", "harness", "conftest"))
+    )
+
+
+def required_by(path: Path) -> set[str]:
+    """What a test file needs of the student's code and logs: names imported
+    from the student's modules, logger names, texts looked for in the log."""
+    needed = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module in STUDENT_MODULES:
+            needed |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.keyword) and node.arg == "logger":
+            needed.add(ast.literal_eval(node.value))
+        elif isinstance(node, ast.Compare) and "caplog" in ast.unparse(node):
+            needed |= {
+                part.value
+                for part in ast.walk(node)
+                if isinstance(part, ast.Constant) and isinstance(part.value, str)
+            }
+    return needed
+
+
+STUDENT_MODULES = {"partA.server", "partB.squarer"}
+
+
+def test_what_the_shipped_tests_need_is_in_the_documents(handout: Path) -> None:
+    promised = (handout / "HANDOUT.md").read_text() + "".join(
+        (handout / module.replace(".", "/")).with_suffix(".py").read_text()
+        for module in STUDENT_MODULES
+    )
+    for path in shipped_test_files(handout):
+        for needed in required_by(path):
+            assert needed in promised, (
+                f"{path.name} needs {needed!r} from the student's code, but "
+                f"neither HANDOUT.md nor the stubs say so"
+            )
+
+
+def test_the_numbers_and_names_the_tests_use_are_the_handouts(handout: Path) -> None:
+    from grading.settings import load_settings
+    from partA import test_robustness, test_slow_client
+
+    text = (handout / "HANDOUT.md").read_text()
+    assert "`MAX_LINE = 64 * 1024`" in text
+    assert f"{test_robustness.MAX_LINE:,}" in text  # 65,536
+    assert f"`MAX_OUTBOX = {test_slow_client.MAX_OUTBOX}`" in text
+    for kind in test_robustness.BAD_LINES:  # the kinds of bad line, in its words
+        assert f"- {kind}" in text, f"HANDOUT.md's bad input does not name {kind!r}"
+    for method in ("start(", "count_active(", "count_dropped(", "close("):
+        assert f"`{method}" in text, method
+    rules = text[text.index("## Rules") : text.index("**How the rules are checked")]
+    for name in load_settings().rules.forbidden:
+        short = name if name.endswith("*") else name.rpartition(".")[2]
+        assert f"`{short}`" in rules or f"`{name}`" in rules, (
+            f"the grader forbids {name}, and HANDOUT.md's rules do not say so"
+        )
+
+
+def test_shipped_tests_are_the_kits(handout: Path) -> None:
+    """The checks above read the kit's copies: the handout's must be the same."""
+    for path in shipped_test_files(handout):
+        relative = path.relative_to(handout)
+        if relative.name != "test_squarer.py":  # the student's own file
+            assert path.read_bytes() == (ROOT / relative).read_bytes(), relative
