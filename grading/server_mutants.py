@@ -10,6 +10,7 @@ is easy to see.
 from __future__ import annotations
 
 import queue
+import threading
 
 from partA.server import KeyValueServer, Request, _Client, parse_request
 
@@ -103,6 +104,24 @@ class CrashesOnBadInput(KeyValueServer):
         return [parse_request(line) for line in lines if line]
 
 
+class LeavesSocketsOpen(KeyValueServer):
+    """Keeps a file made from each client's socket (``makefile``) in a list and
+    never closes it: closing the socket alone then leaves the connection open."""
+
+    def _admit(self, client: _Client) -> None:
+        self.__dict__.setdefault("files", []).append(client.conn.makefile("rb"))
+        super()._admit(client)
+
+
+class ThreadStartKillsAccept(KeyValueServer):
+    """A thread that cannot start (the system is out of threads) raises in the
+    accept thread, which dies: nobody else is ever admitted, close() hangs."""
+
+    def _start(self, client: _Client, thread: threading.Thread, report: str) -> bool:
+        thread.start()
+        return True
+
+
 # Which suite must catch each mutant, and a phrase its failure message holds.
 CAUGHT_BY = {
     "UnboundedOutbox": ("test_slow_client.py", "none were dropped"),
@@ -113,9 +132,14 @@ CAUGHT_BY = {
     "StoresTerminator": ("test_basic.py", "keep the '\\n'"),
     "RepliesToEveryone": ("test_basic.py", "another client's Get"),
     "ReaderCrashes": ("test_basic.py", "RuntimeError: bug in the reader"),
+    "LeavesSocketsOpen": ("test_count.py", "socket(s) still open"),
 }
 
 # Mutants that only the ungraded robustness suites are meant to catch.
 ROBUSTNESS_CAUGHT_BY = {
     "CrashesOnBadInput": ("test_fuzz.py", "BadRequest"),
+    "ThreadStartKillsAccept": (
+        "test_robustness.py",
+        "failed: expected count_active() == 0 and count_dropped() == 1",
+    ),
 }

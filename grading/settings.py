@@ -11,10 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import tomllib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser, from PyPI (see pyproject.toml)
+    import tomli as tomllib
 
 DEFAULT_PATH = Path(__file__).with_name("settings.toml")
 

@@ -4,6 +4,8 @@
   threads inside it at once and remembers both names.
 * ``ServerUnderTest``: starts a server on a free port, calls into it with
   deadlines, and on ``close()`` checks that no thread or socket outlived it.
+  Sockets are found the same way on every system: each ``socket.socket``
+  made in this process is recorded as it is made (see ``_recorded``).
 * ``TestClient``: one connection, with a deadline on every read.
 * ``Script`` and ``run_clients``: the classic workload (Put or Update a key,
   then Get it, or Delete one), its expected replies and the store it must
@@ -18,13 +20,16 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import itertools
 import os
 import queue
 import random
 import socket
-import stat
+import struct
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -122,16 +127,37 @@ class CheckedStore(KVStore):
 # ----- the server under test ---------------------------------------------------
 
 
-def _open_sockets() -> set[tuple[int, int]]:
-    """The (fd, inode) of every socket this process has open, where we can tell."""
-    fd_dir = "/proc/self/fd" if os.path.isdir("/proc/self/fd") else "/dev/fd"
-    found = set()
-    for name in os.listdir(fd_dir):
-        with contextlib.suppress(OSError, ValueError):
-            info = os.fstat(int(name))
-            if stat.S_ISSOCK(info.st_mode):
-                found.add((int(name), info.st_ino))
-    return found
+# Every socket.socket made in this process, with the serial number of its
+# making, for as long as it exists (a socket that is collected is closed).
+# Accepted connections are made through socket.socket too. This works the
+# same on Linux, macOS and Windows, where there is no /proc to list.
+_made: weakref.WeakKeyDictionary[socket.socket, int] = weakref.WeakKeyDictionary()
+_serials = itertools.count()
+_make_socket = socket.socket.__init__
+
+
+def _record_socket(self: socket.socket, *args: object, **kwargs: object) -> None:
+    _make_socket(self, *args, **kwargs)
+    _made[self] = next(_serials)
+
+
+socket.socket.__init__ = _record_socket
+
+
+def _recorded() -> int:
+    """The serial number the next socket made will have."""
+    return next(_serials)
+
+
+def _open_sockets_since(serial: int) -> list[socket.socket]:
+    """The sockets made since ``serial`` that are still open."""
+    for _ in range(100):  # a thread may make a socket while we look: look again
+        try:
+            made = list(_made.items())
+            break
+        except RuntimeError:  # "dictionary changed size during iteration"
+            continue
+    return [sock for sock, number in made if number >= serial and sock.fileno() != -1]
 
 
 class ServerUnderTest:
@@ -144,7 +170,7 @@ class ServerUnderTest:
     def __init__(self, server_class: type) -> None:
         self.store = CheckedStore()
         self._threads_before = set(threading.enumerate())
-        self._sockets_before = _open_sockets()
+        self._first_socket = _recorded()
         self.clients: list[TestClient] = []
         self.closed = False
         self.server = self.call("the constructor", server_class, self.store)
@@ -255,7 +281,7 @@ class ServerUnderTest:
             )
 
     def _check_sockets(self) -> None:
-        left = _open_sockets() - self._sockets_before
+        left = _open_sockets_since(self._first_socket)
         if left:
             pytest.fail(
                 f"close() returned with {len(left)} socket(s) still open (the "
@@ -293,6 +319,17 @@ class TestClient:
                 f"{during}: the server stopped reading its requests",
                 pytrace=False,
             )
+
+    def reset(self) -> None:
+        """Leave with a reset, not a goodbye: close with SO_LINGER set to 0 s.
+
+        The option's struct is two ints on POSIX and two unsigned shorts in
+        Winsock.
+        """
+        layout = "HH" if sys.platform == "win32" else "ii"
+        linger = struct.pack(layout, 1, 0)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+        self.close()
 
     def read_line(self, timeout: float = REPLY_TIMEOUT) -> bytes | None:
         """Return the next line without its newline; None at a timeout or EOF."""

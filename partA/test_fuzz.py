@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import socket
-import struct
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -122,9 +121,9 @@ def test_garbage_and_abrupt_departures(kv: ServerUnderTest) -> None:
         client = kv.connect()
         send_in_pieces(client, b"Put:gone:x\nGet:gone\n" + garbage, cuts)
         if reset:  # leave with a reset, not a goodbye
-            linger = struct.pack("ii", 1, 0)
-            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
-        client.close()
+            client.reset()
+        else:
+            client.close()
         departed += 1
         kv.wait_for_counts(1, departed, "after a client sent garbage and left")
         wait_until(

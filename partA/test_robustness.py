@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import socket
-import struct
 import threading
 
 import pytest
@@ -115,9 +114,7 @@ def test_client_vanishing_mid_line(kv: ServerUnderTest) -> None:
 def test_client_resetting_with_replies_owed(kv: ServerUnderTest) -> None:
     rude, polite = kv.connect(), kv.connect()
     rude.send([b"Put:key:value"] + [b"Get:key"] * 2000)
-    # SO_LINGER with a zero timeout: close() sends a reset, not a goodbye.
-    rude.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    rude.close()
+    rude.reset()
     kv.wait_for_counts(1, 1, "after a client reset its connection")
     assert_store_reads(polite, b"key", [b"value"])
     kv.close()
