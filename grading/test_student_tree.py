@@ -258,11 +258,11 @@ def check_handin(tree: Tree, command: str) -> None:
 
 RULES: list[tuple[str, Callable[[Tree, str], None]]] = [
     (r"python3? -m venv \.venv", make_venv),
-    (r"source \.venv/bin/activate", activate),
+    (r"(source|\.) \.venv/bin/activate", activate),
     (r'python -m pip install -e "\.\[test\]"', pip_install),
     (r"python -m pytest( .*)?", pytest_run),
-    (r"python runners/srunner\.py( .*)?", demo),
-    (r"python runners/crunner\.py", crunner),
+    (r"python3? runners/srunner\.py( .*)?", demo),
+    (r"python3? runners/crunner\.py", crunner),
     (r"ruff format partA/server\.py partB/test_squarer\.py", ruff_format),
     (r"zip handin\.zip( [\w/.]+)+", zip_handin),
     (r'python -c "import zipfile; .*"', python_zip),
