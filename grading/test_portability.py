@@ -1,0 +1,59 @@
+"""What cannot be run here is checked here: the kit's code on Python 3.10 (and
+3.12), read by vermin, a tool that knows which version each module, function
+and syntax first appeared in.
+
+3.11 runs here; 3.13 and 3.14 run in Debian chroots (``tools/other-pythons``,
+from ``.ci/run``). Debian ships no 3.10 or 3.12, so for those the code is
+read, not run: nothing in it may need a Python newer than 3.10.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from grading.handout import ROOT
+
+FOLDERS = ["partA", "partB", "partC", "runners", "grading", "benchmarks", "tools"]
+
+
+def vermin(*args: str) -> subprocess.CompletedProcess[str]:
+    code = "import sys; from vermin import main; sys.exit(main())"
+    command = [sys.executable, "-c", code, "--no-tips", "--violations"]
+    return subprocess.run(
+        [*command, "--eval-annotations", "--target=3.10-", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_the_kit_needs_nothing_newer_than_python_3_10() -> None:
+    folders = [folder for folder in FOLDERS if (ROOT / folder).is_dir()]
+    result = vermin(*folders)
+    assert result.returncode == 0, (
+        f"some code needs a Python newer than 3.10 (which students have):\n"
+        f"{result.stdout}{result.stderr}"
+    )
+
+
+def test_the_check_can_fail(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.py"
+    newer.write_text(
+        textwrap.dedent("""\
+        import tomllib
+        from typing import Self
+        """)
+    )
+    result = vermin(str(newer))
+    assert result.returncode != 0, result.stdout
+    assert "tomllib" in result.stdout
+
+
+@pytest.mark.parametrize("name", ["requires-python", "target-version"])
+def test_the_project_says_3_10(name: str) -> None:
+    text = (ROOT / "pyproject.toml").read_text()
+    expected = {"requires-python": '">=3.10"', "target-version": '"py310"'}[name]
+    assert f"{name} = {expected}" in text
