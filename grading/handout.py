@@ -73,7 +73,7 @@ def shipped_tags(*, partC: bool = False, hints: str = "hints") -> frozenset[str]
     return frozenset(LEVELS[hints] | {"PARTC" if partC else "NOPARTC"})
 
 
-def strip_solutions(text: str, name: str, keep: frozenset[str] = frozenset()) -> str:
+def cut_regions(text: str, name: str, keep: frozenset[str] = frozenset()) -> str:
     """Return ``text`` with every region cut out or stubbed, but those in ``keep``.
 
     The marker lines of a kept region are dropped and its lines stay.
@@ -158,7 +158,7 @@ def build_handout(
             if not partC and any(relative.match(f) for f in PARTC_FILES):
                 continue
             text = path.read_text(encoding="utf-8")
-            files[relative] = strip_solutions(text, str(relative), keep)
+            files[relative] = cut_regions(text, str(relative), keep)
     with tempfile.TemporaryDirectory(prefix="handout-") as folder:
         draft = Path(folder) / "tree"
         for relative, text in files.items():

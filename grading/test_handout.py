@@ -18,7 +18,7 @@ from grading.handout import (
     MarkerError,
     build_handout,
     shipped_tags,
-    strip_solutions,
+    cut_regions,
 )
 
 SOURCE = textwrap.dedent('''\
@@ -46,7 +46,7 @@ SOURCE = textwrap.dedent('''\
 
 
 def test_function_regions_become_stubs_and_others_vanish() -> None:
-    out = strip_solutions(SOURCE, "server.py")
+    out = cut_regions(SOURCE, "server.py")
     assert "HELPER" not in out
     assert "_private" not in out
     assert "return port" not in out
@@ -67,7 +67,7 @@ def test_function_regions_become_stubs_and_others_vanish() -> None:
 )
 def test_marker_errors_name_file_and_line(text: str, error: str) -> None:
     with pytest.raises(MarkerError, match="^" + error):
-        strip_solutions(text, "x.py")
+        cut_regions(text, "x.py")
 
 
 DOCUMENT = textwrap.dedent("""\
@@ -103,7 +103,7 @@ def test_regions_ship_by_the_settings(
     partC: bool, hints: str, lines: list[str]
 ) -> None:
     keep = shipped_tags(partC=partC, hints=hints)
-    assert strip_solutions(DOCUMENT, "x.md", keep).splitlines() == lines
+    assert cut_regions(DOCUMENT, "x.md", keep).splitlines() == lines
 
 
 def test_without_ruff_the_verb_writes_nothing_and_names_the_fix(
