@@ -251,3 +251,26 @@ def test_shipped_tests_are_the_kits(handout: Path) -> None:
         relative = path.relative_to(handout)
         if relative.name != "test_squarer.py":  # the student's own file
             assert path.read_bytes() == (ROOT / relative).read_bytes(), relative
+
+
+@pytest.mark.parametrize(
+    ("hints", "shown", "hidden"),
+    [
+        ("contract", [], ["HANDOUT.md's Hints", "Theory of operation", "JOINED"]),
+        ("hints", ["HANDOUT.md's Hints"], ["Theory of operation", "JOINED"]),
+        ("design", ["HANDOUT.md's Hints", "Theory of operation", "JOINED"], []),
+    ],
+)
+def test_the_hint_level_sets_how_much_design_the_stub_shows(
+    tmp_path: Path, hints: str, shown: list[str], hidden: list[str]
+) -> None:
+    build_handout(tmp_path / "p0", hints=hints)
+    stub = ast.get_docstring(ast.parse((tmp_path / "p0/partA/server.py").read_text()))
+    handout = (tmp_path / "p0/HANDOUT.md").read_text()
+    assert "HANDOUT.md, once: the protocol" in stub  # the contract, at every level
+    for text in shown:
+        assert text in stub, f"{hints}: the stub should show {text!r}"
+    for text in hidden:
+        assert text not in stub, f"{hints}: the stub should not show {text!r}"
+    assert ("## Hints" in handout) == (hints != "contract")
+    assert ("**A design that works**" in handout) == (hints == "design")

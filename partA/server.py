@@ -5,6 +5,11 @@ with a line it cannot use or a client that vanishes, what to log, and the
 course rules (no locks: threads and ``queue.Queue``). The docstrings of
 ``KeyValueServer``'s methods below are its API. ``MAX_OUTBOX`` and
 ``MAX_LINE`` are the protocol's numbers; keep them as they are.
+.. BEGIN HINTS
+
+Where to start: HANDOUT.md's Hints (one owner for the store, a reader and a
+writer per client, bounded outboxes, a sentinel to stop a thread).
+.. END HINTS
 .. BEGIN DESIGN
 
 Theory of operation
