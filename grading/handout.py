@@ -48,6 +48,7 @@ SHIPPED = [
     "HANDOUT.md",
     "pyproject.toml",
     ".gitignore",
+    "conftest.py",
     "partA",
     "partB",
     "runners",

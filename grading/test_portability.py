@@ -9,6 +9,8 @@ read, not run: nothing in it may need a Python newer than 3.10.
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -57,3 +59,33 @@ def test_the_project_says_3_10(name: str) -> None:
     text = (ROOT / "pyproject.toml").read_text()
     expected = {"requires-python": '">=3.10"', "target-version": '"py310"'}[name]
     assert f"{name} = {expected}" in text
+
+
+HANGS = """\
+import time
+import pytest
+
+@pytest.mark.timeout(1)
+def test_hangs():
+    while True:
+        time.sleep(0.05)
+
+def test_after_it():
+    pass
+"""
+
+
+def test_a_hung_test_fails_and_the_run_goes_on_without_sigalrm(tmp_path: Path) -> None:
+    """Windows' way (forced here): the kit's conftest stops the hung test by
+    interrupting the main thread, instead of ending the run."""
+    (tmp_path / "test_hangs.py").write_text(HANGS)
+    shutil.copy(ROOT / "conftest.py", tmp_path)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        env=dict(os.environ, KV_TIMEOUT_METHOD="interrupt"),
+    )  # fmt: skip
+    summary = result.stdout.strip().splitlines()[-1]
+    assert "1 failed, 1 passed" in summary, result.stdout + result.stderr
+    assert "Timeout: the test ran for more than 1 s" in result.stdout
