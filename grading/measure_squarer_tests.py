@@ -40,9 +40,7 @@ def judge(name: str) -> tuple[float, float, str]:
         report = grade_submission(submission(name, Path(folder) / "hand-in"), settings)
         seconds = time.monotonic() - started
     [partB] = [test for test in report.tests if test.number == "2.1"]
-    verdict = next(
-        (line for line in partB.output.splitlines() if "VALID" in line), "?"
-    )
+    verdict = next((line for line in partB.output.splitlines() if "VALID" in line), "?")
     return seconds, partB.score, verdict
 
 

@@ -75,9 +75,7 @@ def test_values_sent_after_initialize_come_back_in_order(
     assert [receive(squares) for _ in values] == squares_of(values)
 
 
-def test_no_square_before_any_value(
-    squarer: Squarer, inputs: queue.Queue[int]
-) -> None:
+def test_no_square_before_any_value(squarer: Squarer, inputs: queue.Queue[int]) -> None:
     squares = squarer.initialize(inputs)
     assert stays_true(squares.empty), "a square appeared with no value sent"
 
@@ -227,9 +225,7 @@ def test_close_while_waiting_for_input(
     returns_within(PROMPT, squarer.close, "close() with the input empty")
 
 
-def test_close_with_a_square_unread(
-    squarer: Squarer, inputs: queue.Queue[int]
-) -> None:
+def test_close_with_a_square_unread(squarer: Squarer, inputs: queue.Queue[int]) -> None:
     squares = squarer.initialize(inputs)
     inputs.put(9)
     wait_until(lambda: not squares.empty(), "the square of 9")
