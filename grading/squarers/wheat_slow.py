@@ -24,11 +24,11 @@ import random
 import threading
 import time
 
-from partB.squarer import POLL_SECONDS, _Outbox
+from partB.squarer import POLL_SECONDS, SLOWEST_STEP_SECONDS, _Outbox
 from partB.squarer import Squarer as Reference
 
 RUNS = 2
-STEP_SECONDS = 2.0  # the longest pause the contract allows before a step
+STEP_SECONDS = SLOWEST_STEP_SECONDS  # the longest pause the contract allows
 JITTER_SECONDS = 0.01
 INPUT_POLL_SECONDS = 0.005  # how often it looks whether a value waits
 
