@@ -13,10 +13,21 @@ fails on it, on every run.
 
 Every run is a fresh ``python -m pytest`` process on a fresh copy of the
 file, in which the plugin grading/squarer_plugin.py makes ``partB.squarer``
-the implementation under test. Runs go in two rounds on a small pool of
-threads, each of which only waits for its process: first the wheats, which
-decide which tests are valid; then the chaffs, against the valid tests only
-and stopping at the first failure (one is enough to catch a chaff).
+the implementation under test. The runs share a pool of threads, each of
+which only waits for its process; since most of a run's time is spent
+waiting for squarers, the pool may be larger than the machine's cores.
+Each wheat run runs every test. The chaffs start at the same time, on the
+guess that every test is valid (a chaff caught by a test that then turns
+out invalid is judged again without it), and each chaff run stops at its
+first failure: one is enough. A chaff's later runs first try only the test
+that caught it, alone; a run that misses the chaff ends its judging.
+
+The wheats' timing makes the verdict the same on a fast machine, a loaded
+one and a slow container: the slow wheat pauses, at every step nothing
+waits for, longer than a test would sleep, and hardly at all while a test
+waits; the eager one moves on before the reader's ``get()`` returns. A
+test stopped by pytest-timeout is reported as out of time, with how long it
+ran and what to change.
 
 Nothing a test file does can hang or crash the runner: pytest-timeout fails
 a test that runs too long, a wall-clock limit kills the whole process group
@@ -519,8 +530,9 @@ def _describe_validity(verdict: Verdict) -> list[str]:
         ]
     lines = [
         "NOT VALID: your tests fail on a correct squarer, so they are wrong,",
-        "whatever bugs they catch. A correct squarer may be slow at any step and",
-        "may differ in anything the contract does not promise.",
+        "whatever bugs they catch. A correct squarer may pause up to "
+        f"{SLOWEST_STEP_SECONDS:g} s before",
+        "each step, and may differ in anything the contract does not promise.",
     ]
     for test, (run, failure) in verdict.invalid_tests.items():
         wheat = next(r for r in verdict.wheats if r.squarer.name == run.squarer)
