@@ -408,8 +408,9 @@ def _abnormal_end(
         where = "after its tests finished" if finished is not None else "while it ran"
         message = (
             f"the run was stopped {where}: it took longer than "
-            f"{limits.run_seconds:g} s (a test that never ends, or a thread "
-            f"your tests started that never ends?)"
+            f"{limits.run_seconds:g} s, the limit of the whole file on one "
+            f"squarer (a test that never ends, or a thread your tests started "
+            f"that never ends?)"
         )
         return [Failure(running, message)]
     if finished is None:

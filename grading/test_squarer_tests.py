@@ -18,7 +18,10 @@ from grading import grade
 from grading import student_squarer_tests as students
 from grading.__main__ import main
 from grading.squarer_tests import Limits, Verdict, describe, run_squarer_tests
+from grading.settings import load_settings
 from grading.squarers import Implementation, chaffs, wheats
+from partB import test_squarer as starter
+from partB.squarer import SLOWEST_STEP_SECONDS
 
 KIT = Path(__file__).resolve().parent.parent
 REFERENCE_TESTS = KIT / "partB" / "test_squarer.py"
@@ -339,3 +342,31 @@ def test_a_student_style_file_gets_its_verdict_at_half_a_cpu(
     name: str, tmp_path: Path
 ) -> None:
     CHECKS[name](at_half_a_cpu(name, tmp_path))
+
+
+# ----- the rules a student reads ----------------------------------------------------
+
+
+def handout_row(starts: str) -> str:
+    """The last cell of the row of HANDOUT.md's Part B table that starts so."""
+    handout = (KIT / "HANDOUT.md").read_text(encoding="utf-8")
+    [row] = [line for line in handout.splitlines() if line.startswith(f"| {starts}")]
+    return row.rstrip(" |").rsplit("| ", 1)[1]
+
+
+def test_the_handout_starter_and_settings_give_the_same_numbers() -> None:
+    runs = load_settings().runs
+    numbers = {
+        "a correct squarer may pause": f"up to {SLOWEST_STEP_SECONDS:g}",
+        "`close()` returns within": f"{starter.PROMPT:g}",
+        "the helpers wait": f"{starter.TIMEOUT:g}",
+        "each test may take": f"{runs.partB_test_seconds:g}",
+        "the whole file may take": f"{runs.partB_run_seconds:g}",
+    }
+    assert {row: handout_row(row) for row in numbers} == numbers
+    # receive() may wait for two slowest steps: taking the value, putting its square
+    assert starter.TIMEOUT > 2 * SLOWEST_STEP_SECONDS
+    said = students.starter().split('"""')[1]
+    times = (SLOWEST_STEP_SECONDS, runs.partB_test_seconds, runs.partB_run_seconds)
+    for number in times:
+        assert f"{number:g} s" in said, f"the starter's docstring should say {number} s"
