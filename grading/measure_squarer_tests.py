@@ -32,9 +32,15 @@ def submission(name: str, folder: Path) -> Path:
     return folder
 
 
-def judge(name: str) -> tuple[float, float, str]:
-    """Grade ``name`` once: seconds, partB's score, and its verdict's first line."""
-    settings = load_settings(overrides={"points": {"partA": {}, "format": 0}})
+def judge(name: str, jobs: int | None = None) -> tuple[float, float, str]:
+    """Grade ``name`` once: seconds, partB's score, and its verdict's first line.
+
+    ``jobs``: partB's runs at once, instead of the settings' partB_jobs.
+    """
+    overrides = {"points": {"partA": {}, "format": 0}}
+    if jobs:
+        overrides["runs"] = {"partB_jobs": jobs}
+    settings = load_settings(overrides=overrides)
     with tempfile.TemporaryDirectory(prefix="measure-partB-") as folder:
         started = time.monotonic()
         report = grade_submission(submission(name, Path(folder) / "hand-in"), settings)
@@ -53,10 +59,13 @@ def main(argv: list[str] | None = None) -> int:
         help="'reference' or a file of grading/student_squarer_tests/ (no .py)",
     )
     parser.add_argument("--times", type=int, default=1, help="judgements of each")
+    parser.add_argument(
+        "--jobs", type=int, help="partB runs at once (default: the settings')"
+    )
     args = parser.parse_args(argv)
     for name in args.names:
         for number in range(1, args.times + 1):
-            seconds, score, verdict = judge(name)
+            seconds, score, verdict = judge(name, args.jobs)
             print(f"{name} #{number}: {seconds:6.1f} s  score {score:g}  {verdict}")
             sys.stdout.flush()
     return 0

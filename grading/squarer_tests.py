@@ -60,6 +60,7 @@ from partB.squarer import SLOWEST_STEP_SECONDS
 KIT_ROOT = Path(__file__).resolve().parent.parent
 FILE_NAME = "test_squarer.py"  # what the copy is called in each run's folder
 STOP_POLL_SECONDS = 0.2  # how often a run looks whether it is still needed
+JOBS = 8  # runs at once: they mostly wait, so 8 suit 2 cores and 0.5 CPU alike
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def run_squarer_tests(
     chaffs: Sequence[Implementation] | None = None,
     wheat_runs: int | None = None,
     chaff_runs: int = 2,
-    jobs: int = 4,
+    jobs: int = JOBS,
     limits: Limits | None = None,
 ) -> Verdict:
     """Run the tests in ``path`` against the wheats, then the chaffs.
@@ -483,7 +484,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
         help="runs per chaff, each of which must catch it (default: 2)",
     )
     parser.add_argument(
-        "-j", "--jobs", type=int, default=4, help="runs at once (default: 4)"
+        "-j", "--jobs", type=int, default=JOBS, help=f"runs at once (default: {JOBS})"
     )
     parser.add_argument(
         "--test-seconds",
