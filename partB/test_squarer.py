@@ -14,7 +14,7 @@ Two rules keep a concurrent test honest:
 
 Time, in numbers. A correct squarer may pause up to 2 s before each step
 (taking a value, putting its square): the helpers wait up to TIMEOUT, 5 s.
-One of the grader's correct squarers pauses the full 2 s at every step that
+One of the grader's correct squarers pauses 1.8 to 2 s at every step that
 nothing in your test waits for, so a test that sleeps and then looks fails
 on it every time. While your test waits on the output (``receive``, a
 ``get`` with a timeout, ``wait_until`` on the output) it goes on at once;
