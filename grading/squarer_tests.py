@@ -382,12 +382,13 @@ def _ran_out_of_time(record: dict, limits: Limits) -> str:
     if not record.get("timed_out"):
         return ""
     lines = [
-        f"ran out of time: stopped after {record['seconds']:.1f} s, the limit "
-        f"of one test on a correct squarer being {limits.test_seconds:g} s.",
-        f"A correct squarer may pause up to {SLOWEST_STEP_SECONDS:g} s before "
-        f"each step that your test does not wait for. Make the test move fewer",
-        "values, or wait on the output (receive(), a get() with a timeout)",
-        "instead of sleeping or watching only the input.",
+        f"ran out of time: stopped after {record['seconds']:.1f} s, the limit of "
+        f"one test on a correct squarer ({limits.test_seconds:g} s).",
+        "Does it wait for ever (a get() or join() without a timeout)? Or for many",
+        "steps that nothing waits on (a correct squarer may pause up to "
+        f"{SLOWEST_STEP_SECONDS:g} s before each)?",
+        "Make it move fewer values, or wait on the output (receive(), a get()",
+        "with a timeout) instead of sleeping or watching only the input.",
     ]
     return "\n".join(lines + record.get("where", []))
 

@@ -128,8 +128,9 @@ def test_a_test_that_runs_out_of_time_is_told_why(tmp_path: Path) -> None:
     verdict = run_squarer_tests(path, wheats=slow, chaffs=[], limits=limits)
     message = only_failure(verdict, "test_waits_on_the_input_each_time")
     assert message.startswith("ran out of time: stopped after 3.0 s, the limit")
-    assert "may pause up to 2 s before each step" in message
-    assert "move fewer\nvalues, or wait on the output" in message
+    assert "correct squarer (3 s)" in message
+    assert "may pause up to 2 s before each" in message
+    assert "Make it move fewer values, or wait on the output" in message
     assert "at line" in message
 
 
