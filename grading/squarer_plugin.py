@@ -20,6 +20,7 @@ cannot simply look up which squarer it is testing.
 import importlib
 import json
 import os
+import re
 import resource
 import sys
 import textwrap
@@ -27,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# How pytest-timeout fails a test that runs out of time.
+TIMEOUT_LINE = re.compile(r"^E +Failed: Timeout \(>[0-9.]+s\) from pytest-timeout\.$")
 
 _given: dict[str, str] = {}  # the SQUARER_* variables, once out of the environment
 
@@ -93,7 +97,16 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
             when=report.when,
             outcome=report.outcome,
             message=_message(report) if report.failed else "",
+            timed_out=report.failed and _timed_out(report),
+            seconds=report.duration,
+            where=_where(report) if report.failed else [],
         )
+
+
+def _timed_out(report: pytest.TestReport) -> bool:
+    """Whether pytest-timeout stopped the test (it fails it with this line)."""
+    lines = report.longreprtext.splitlines()
+    return any(TIMEOUT_LINE.match(line) for line in lines)
 
 
 def pytest_runtest_logfinish(nodeid: str) -> None:

@@ -13,10 +13,21 @@ fails on it, on every run.
 
 Every run is a fresh ``python -m pytest`` process on a fresh copy of the
 file, in which the plugin grading/squarer_plugin.py makes ``partB.squarer``
-the implementation under test. Runs go in two rounds on a small pool of
-threads, each of which only waits for its process: first the wheats, which
-decide which tests are valid; then the chaffs, against the valid tests only
-and stopping at the first failure (one is enough to catch a chaff).
+the implementation under test. The runs share a pool of threads, each of
+which only waits for its process; since most of a run's time is spent
+waiting for squarers, the pool may be larger than the machine's cores.
+Each wheat run runs every test. The chaffs start at the same time, on the
+guess that every test is valid (a chaff caught by a test that then turns
+out invalid is judged again without it), and each chaff run stops at its
+first failure: one is enough. A chaff's later runs first try only the test
+that caught it, alone; a run that misses the chaff ends its judging.
+
+The wheats' timing makes the verdict the same on a fast machine, a loaded
+one and a slow container: the slow wheat pauses, at every step nothing
+waits for, longer than a test would sleep, and hardly at all while a test
+waits; the eager one moves on before the reader's ``get()`` returns. A
+test stopped by pytest-timeout is reported as out of time, with how long it
+ran and what to change.
 
 Nothing a test file does can hang or crash the runner: pytest-timeout fails
 a test that runs too long, a wall-clock limit kills the whole process group
@@ -35,17 +46,21 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from grading import squarers
 from grading.squarers import Implementation
+from partB.squarer import SLOWEST_STEP_SECONDS
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 FILE_NAME = "test_squarer.py"  # what the copy is called in each run's folder
+STOP_POLL_SECONDS = 0.2  # how often a run looks whether it is still needed
+JOBS = 8  # runs at once: they mostly wait, so 8 suit 2 cores and 0.5 CPU alike
 
 
 @dataclass(frozen=True)
@@ -140,72 +155,84 @@ def run_squarer_tests(
     chaffs: Sequence[Implementation] | None = None,
     wheat_runs: int | None = None,
     chaff_runs: int = 2,
-    jobs: int = 4,
+    jobs: int = JOBS,
     limits: Limits | None = None,
 ) -> Verdict:
     """Run the tests in ``path`` against the wheats, then the chaffs.
 
     ``wheats`` and ``chaffs`` default to all of grading/squarers; each wheat
-    gets its own ``runs`` unless ``wheat_runs`` says otherwise.
+    gets its own ``runs`` unless ``wheat_runs`` says otherwise. ``jobs`` runs
+    go at once: most of a run's time is spent waiting for squarers, not
+    computing, so more jobs than cores still saves time.
     """
     started = time.monotonic()
     limits = limits or Limits()
     source = Path(path).read_bytes()  # read once: later edits change nothing
     wheats = squarers.wheats() if wheats is None else wheats
     chaffs = squarers.chaffs() if chaffs is None else chaffs
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        submit = functools.partial(_submit, pool, source, limits)
+    stop = threading.Event()  # set when no chaff needs judging any more
+    judge = functools.partial(_judge_chaff, source, chaff_runs, limits, stop)
+    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="run") as pool:
         by_length = sorted(wheats, key=lambda wheat: -(wheat_runs or wheat.runs))
-        wheat_runs_ = {w: submit(w, wheat_runs or w.runs) for w in by_length}
+        wheat_runs_ = {
+            wheat: [
+                pool.submit(_run_once, source, wheat, n, limits, stop=None)
+                for n in range(1, (wheat_runs or wheat.runs) + 1)
+            ]
+            for wheat in by_length
+        }
         # The chaffs start at once too, on the guess that every test is valid;
-        # a chaff caught by a test that turns out invalid is run again.
-        chaff_runs_ = {c: submit(c, chaff_runs, first=True) for c in chaffs}
-        wheat_results = _collect(wheat_runs_)
+        # a chaff caught by a test that turns out invalid is judged again.
+        chaff_jobs = [pool.submit(judge, chaff, ()) for chaff in chaffs]
+        wheat_results = tuple(
+            Result(wheat, tuple(run.result() for run in runs))
+            for wheat, runs in wheat_runs_.items()
+        )
         tests = tuple(dict.fromkeys(t for r in wheat_results for t in _tests_of(r)))
         invalid = {f.test for r in wheat_results for f in _failures_of(r)}
+        chaff_results: tuple[Result, ...] = ()
         if "" in invalid or (tests and set(tests) <= invalid):  # nothing valid
-            pool.shutdown(cancel_futures=True)
-            chaff_results: tuple[Result, ...] = ()
+            stop.set()
         else:
-            chaff_results = _collect(chaff_runs_)
+            chaff_results = tuple(job.result() for job in chaff_jobs)
             again = [r.squarer for r in chaff_results if set(r.caught_by) & invalid]
-            redo = {c: submit(c, chaff_runs, invalid, first=True) for c in again}
-            chaff_results = _replace(chaff_results, _collect(redo))
+            redo = [pool.submit(judge, chaff, sorted(invalid)) for chaff in again]
+            chaff_results = _replace(chaff_results, [job.result() for job in redo])
     return Verdict(
         str(path), tests, wheat_results, chaff_results, time.monotonic() - started
     )
 
 
-def _submit(
-    pool: ThreadPoolExecutor,
+def _judge_chaff(
     source: bytes,
-    limits: Limits,
-    squarer: Implementation,
     runs: int,
-    deselect: Iterable[str] = (),
-    *,
-    first: bool = False,
-) -> list[Future[Run]]:
-    """Queue ``runs`` runs against ``squarer``, without the tests in ``deselect``.
+    limits: Limits,
+    stop: threading.Event,
+    chaff: Implementation,
+    deselect: Sequence[str],
+) -> Result:
+    """Up to ``runs`` runs against ``chaff``, without the tests in ``deselect``.
 
-    ``first``: stop each run at its first failure (enough to catch a chaff).
+    Each run stops at its first failure: one is enough to catch a chaff. A
+    run that passes ends the judging (the chaff is missed: it was not caught
+    on every run). A later run first tries only the test that failed in the
+    run before it; if that test alone passes, the whole file runs again.
     """
-    return [
-        pool.submit(_run_once, source, squarer, n, limits, sorted(deselect), first)
-        for n in range(1, runs + 1)
-    ]
+    done: list[Run] = []
+    for number in range(1, runs + 1):
+        if stop.is_set() or (done and done[-1].passed):
+            break
+        failed = done[-1].failures[0].test if done else ""
+        run = None
+        if failed:
+            run = _run_once(source, chaff, number, limits, stop, only=failed)
+        if run is None or run.passed:
+            run = _run_once(source, chaff, number, limits, stop, deselect, first=True)
+        done.append(run)
+    return Result(chaff, tuple(done))
 
 
-def _collect(futures: dict[Implementation, list[Future[Run]]]) -> tuple[Result, ...]:
-    return tuple(
-        Result(squarer, tuple(future.result() for future in runs))
-        for squarer, runs in futures.items()
-    )
-
-
-def _replace(
-    results: tuple[Result, ...], new: tuple[Result, ...]
-) -> tuple[Result, ...]:
+def _replace(results: tuple[Result, ...], new: list[Result]) -> tuple[Result, ...]:
     newer = {result.squarer: result for result in new}
     return tuple(newer.get(result.squarer, result) for result in results)
 
@@ -223,20 +250,29 @@ def _run_once(
     squarer: Implementation,
     number: int,
     limits: Limits,
-    deselect: Sequence[str],
-    first: bool,
+    stop: threading.Event | None,
+    deselect: Sequence[str] = (),
+    *,
+    first: bool = False,
+    only: str = "",
 ) -> Run:
-    """One fresh pytest process on a fresh copy of the tests."""
+    """One fresh pytest process on a fresh copy of the tests.
+
+    ``first``: stop at the first failure. ``only``: run that test alone.
+    ``stop``: kill the run as soon as it is set.
+    """
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="squarer-run-") as folder:
         work = Path(folder)
         (work / FILE_NAME).write_bytes(source)
         (work / "pytest.ini").write_text("[pytest]\n")  # and no other config
         events = work / "events.jsonl"
-        command = _pytest_command(limits, deselect, first)
+        command = _pytest_command(limits, deselect, first, only)
         environment = _environment(squarer, number, events, limits)
         with open(work / "output.txt", "wb") as output:
-            returncode = _run_contained(command, work, environment, output, limits)
+            returncode = _run_contained(
+                command, work, environment, output, limits, stop
+            )
         tail = (work / "output.txt").read_bytes()[-1500:].decode(errors="replace")
         tests, failures = _read_events(events, returncode, limits, tail)
     failures = tuple(  # the student knows their file, not our folder
@@ -245,8 +281,11 @@ def _run_once(
     return Run(squarer.name, number, tests, failures, time.monotonic() - started)
 
 
-def _pytest_command(limits: Limits, deselect: Sequence[str], first: bool) -> list[str]:
-    command = [sys.executable, "-m", "pytest", FILE_NAME, "-q", "--no-header"]
+def _pytest_command(
+    limits: Limits, deselect: Sequence[str], first: bool, only: str
+) -> list[str]:
+    target = f"{FILE_NAME}::{only}" if only else FILE_NAME
+    command = [sys.executable, "-m", "pytest", target, "-q", "--no-header"]
     command += ["-p", "pytest_timeout", "-p", "grading.squarer_plugin"]
     command += ["-p", "no:cacheprovider", "--timeout", str(limits.test_seconds)]
     command += ["-W", "error::pytest.PytestUnhandledThreadExceptionWarning"]
@@ -273,9 +312,15 @@ def _environment(
 
 
 def _run_contained(
-    command: list[str], cwd: Path, environment: dict[str, str], output, limits: Limits
+    command: list[str],
+    cwd: Path,
+    environment: dict[str, str],
+    output,
+    limits: Limits,
+    stop: threading.Event | None,
 ) -> int | None:
-    """Run ``command`` in a process group of its own; None if it was killed late.
+    """Run ``command`` in a process group of its own; None if it was killed
+    late, or because ``stop`` was set.
 
     Whatever happens, no process of the group outlives this call.
     """
@@ -288,10 +333,13 @@ def _run_contained(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    try:
-        returncode: int | None = child.wait(timeout=limits.run_seconds)
-    except subprocess.TimeoutExpired:
-        returncode = None
+    deadline = time.monotonic() + limits.run_seconds
+    returncode: int | None = None
+    while returncode is None and (left := deadline - time.monotonic()) > 0:
+        if stop is not None and stop.is_set():
+            break
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            returncode = child.wait(timeout=min(left, STOP_POLL_SECONDS))
     _kill_group(child.pid)
     child.wait()
     return returncode
@@ -321,11 +369,28 @@ def _read_events(
             message = f"your test file could not be loaded:\n{record['message']}"
             failures.append(Failure("", message))
         elif record["event"] == "report" and record["outcome"] == "failed":
-            failures.append(Failure(test, _phase(record) + record["message"]))
+            message = _ran_out_of_time(record, limits) or record["message"]
+            failures.append(Failure(test, _phase(record) + message))
         elif record["event"] == "finished":
             finished = record["exitstatus"]
     ending = _abnormal_end(returncode, finished, running, limits, tail, failures)
     return tuple(tests), tuple(failures + ending)
+
+
+def _ran_out_of_time(record: dict, limits: Limits) -> str:
+    """What to say of a test that pytest-timeout stopped ("" if it did not)."""
+    if not record.get("timed_out"):
+        return ""
+    lines = [
+        f"ran out of time: stopped after {record['seconds']:.1f} s, the limit of "
+        f"one test on a correct squarer ({limits.test_seconds:g} s).",
+        "Does it wait for ever (a get() or join() without a timeout)? Or for many",
+        "steps that nothing waits on (a correct squarer may pause up to "
+        f"{SLOWEST_STEP_SECONDS:g} s before each)?",
+        "Make it move fewer values, or wait on the output (receive(), a get()",
+        "with a timeout) instead of sleeping or watching only the input.",
+    ]
+    return "\n".join(lines + record.get("where", []))
 
 
 def _phase(record: dict) -> str:
@@ -345,8 +410,9 @@ def _abnormal_end(
         where = "after its tests finished" if finished is not None else "while it ran"
         message = (
             f"the run was stopped {where}: it took longer than "
-            f"{limits.run_seconds:g} s (a test that never ends, or a thread "
-            f"your tests started that never ends?)"
+            f"{limits.run_seconds:g} s, the limit of the whole file on one "
+            f"squarer (a test that never ends, or a thread your tests started "
+            f"that never ends?)"
         )
         return [Failure(running, message)]
     if finished is None:
@@ -419,7 +485,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
         help="runs per chaff, each of which must catch it (default: 2)",
     )
     parser.add_argument(
-        "-j", "--jobs", type=int, default=4, help="runs at once (default: 4)"
+        "-j", "--jobs", type=int, default=JOBS, help=f"runs at once (default: {JOBS})"
     )
     parser.add_argument(
         "--test-seconds",
@@ -467,8 +533,9 @@ def _describe_validity(verdict: Verdict) -> list[str]:
         ]
     lines = [
         "NOT VALID: your tests fail on a correct squarer, so they are wrong,",
-        "whatever bugs they catch. A correct squarer may be slow at any step and",
-        "may differ in anything the contract does not promise.",
+        "whatever bugs they catch. A correct squarer may pause up to "
+        f"{SLOWEST_STEP_SECONDS:g} s before",
+        "each step, and may differ in anything the contract does not promise.",
     ]
     for test, (run, failure) in verdict.invalid_tests.items():
         wheat = next(r for r in verdict.wheats if r.squarer.name == run.squarer)

@@ -4,15 +4,24 @@ Each test runs only the wheats and chaffs it needs, so that the whole file
 stays quick; the first test runs everything once.
 """
 
+import json
+import os
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from grading import grade
+from grading import student_squarer_tests as students
 from grading.__main__ import main
 from grading.squarer_tests import Limits, Verdict, describe, run_squarer_tests
+from grading.settings import load_settings
 from grading.squarers import Implementation, chaffs, wheats
+from partB import test_squarer as starter
+from partB.squarer import SLOWEST_STEP_SECONDS
 
 KIT = Path(__file__).resolve().parent.parent
 REFERENCE_TESTS = KIT / "partB" / "test_squarer.py"
@@ -99,30 +108,60 @@ def test_an_over_specified_test_is_invalid_and_named(tmp_path: Path) -> None:
     assert verdict.chaffs[0].caught_by == ("test_squares",)
 
 
-def test_a_test_ordered_by_sleeping_is_invalid_on_the_jitter_wheat(
-    tmp_path: Path,
-) -> None:
+def test_a_test_that_runs_out_of_time_is_told_why(tmp_path: Path) -> None:
     path = student_file(
         tmp_path,
         """
-        def test_square_is_ready_after_a_moment() -> None:
+        def test_waits_on_the_input_each_time() -> None:
             inputs = queue.Queue()
-            squarer = partB.squarer.Squarer()
+            squarer = Squarer()
             squares = squarer.initialize(inputs)
-            inputs.put(3)
-            time.sleep(0.1)  # long enough for a squarer, surely
-            assert squares.get_nowait() == 9
+            for value in range(3):
+                inputs.put(value)
+                while not inputs.empty():  # nothing waits on the output
+                    time.sleep(0.01)
+                assert squares.get(timeout=5) == value * value
             squarer.close()
         """,
     )
-    verdict = run_squarer_tests(path, chaffs=[])  # every wheat, default runs
-    only_failure(verdict, "test_square_is_ready_after_a_moment")
-    failed = {r.squarer.name: r.failed_runs for r in verdict.wheats}
-    # The other wheats usually pass it, but not surely: on a loaded machine a
-    # 0.1 s nap can be too short for them too. That is the test's flaw.
-    # Seeds 0 to 3 pause 0.16 s or more before the first square (wheat_jitter's
-    # docstring); >= 3 leaves room for a sleep that oversleeps on a busy machine.
-    assert failed["jitter"] >= 3
+    slow, limits = [squarer("slow")], Limits(test_seconds=3)
+    verdict = run_squarer_tests(path, wheats=slow, chaffs=[], limits=limits)
+    message = only_failure(verdict, "test_waits_on_the_input_each_time")
+    assert message.startswith("ran out of time: stopped after 3.0 s, the limit")
+    assert "correct squarer (3 s)" in message
+    assert "may pause up to 2 s before each" in message
+    assert "Make it move fewer values, or wait on the output" in message
+    assert "at line" in message
+
+
+def test_a_chaffs_second_run_tries_the_catching_test_alone(tmp_path: Path) -> None:
+    path = student_file(
+        tmp_path,
+        """
+        def test_two() -> None:
+            inputs = queue.Queue()
+            squarer = Squarer()
+            squares = squarer.initialize(inputs)
+            inputs.put(2)
+            assert squares.get(timeout=5) == 4
+            squarer.close()
+
+        def test_three() -> None:
+            inputs = queue.Queue()
+            squarer = Squarer()
+            squares = squarer.initialize(inputs)
+            inputs.put(3)
+            assert squares.get(timeout=5) == 9
+            squarer.close()
+        """,
+    )
+    verdict = run_squarer_tests(path, wheats=[], chaffs=[squarer("doubler")])
+    [doubler] = verdict.chaffs
+    assert doubler.caught
+    assert [run.tests for run in doubler.runs] == [
+        ("test_two", "test_three"),
+        ("test_three",),
+    ]
 
 
 def test_a_hanging_chaff_does_not_hang_the_runner(tmp_path: Path) -> None:
@@ -146,7 +185,7 @@ def test_a_hanging_chaff_does_not_hang_the_runner(tmp_path: Path) -> None:
         path, wheats=[], chaffs=[hanging], limits=Limits(test_seconds=1)
     )
     assert verdict.chaffs[0].caught
-    assert "Timeout" in verdict.chaffs[0].runs[0].failures[0].message
+    assert "ran out of time" in verdict.chaffs[0].runs[0].failures[0].message
     assert verdict.seconds < 10
 
 
@@ -203,3 +242,132 @@ def test_the_command_line_refuses_a_missing_file(
 ) -> None:
     assert main(["squarer-tests", str(tmp_path / "missing.py")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+# ----- the judge's rules, on student-style test files (grading/student_squarer_tests)
+
+SLEEPERS = {  # the tests of sleep_ordered that sleep, then look
+    "test_squares_after_a_nap",
+    "test_takes_one_value_after_a_nap",
+    "test_a_reader_collects_during_a_nap",
+    "test_the_second_square_after_a_nap",
+}
+OVER_SPECIFIED = {  # the tests of over_specified, and the wheat each fails on
+    "test_the_output_holds_one_square": "unbounded",
+    "test_the_worker_is_called_squarer": "unbounded",
+    "test_the_output_is_full_with_one_square": "unbounded",
+    "test_two_values_wait_while_the_first_square_is_read": "eager",
+}
+HANGING = "test_reads_one_square_too_many"
+GRADESCOPE_LIMITS = KIT / "tools" / "gradescope-limits"
+
+
+def check_honest_long(verdict: Verdict) -> None:
+    assert verdict.valid, describe(verdict, names=True)
+    assert len(verdict.tests) == 31
+    assert len(verdict.chaffs) >= 10
+    assert verdict.caught == len(verdict.chaffs), describe(verdict, names=True)
+
+
+def check_sleep_ordered(verdict: Verdict) -> None:
+    [slow] = [result for result in verdict.wheats if result.squarer.name == "slow"]
+    for run in slow.runs:
+        failed = {failure.test for failure in run.failures}
+        assert failed == SLEEPERS, f"run {run.number}: {describe(verdict)}"
+
+
+def check_over_specified(verdict: Verdict) -> None:
+    assert set(verdict.invalid_tests) == set(OVER_SPECIFIED), describe(verdict)
+    for test, wheat in OVER_SPECIFIED.items():
+        assert f"{test} failed on the wheat '{wheat}'" in describe(verdict)
+
+
+def check_hanging(verdict: Verdict) -> None:
+    message = only_failure(verdict, HANGING)
+    assert message.startswith("ran out of time: stopped after 10.0 s"), message
+    assert "squares.get()" in message  # the line where it waited
+    assert verdict.caught == len(verdict.chaffs) == 1  # its other tests count
+
+
+CHECKS = {
+    "honest_long": check_honest_long,
+    "sleep_ordered": check_sleep_ordered,
+    "over_specified": check_over_specified,
+    "hanging": check_hanging,
+}
+CHAFFS = {"honest_long": None, "hanging": ["doubler"]}  # default: none
+
+
+def judged(name: str, folder: Path) -> Verdict:
+    """The verdict on ``name``, with the grader's defaults but fewer chaffs."""
+    named = CHAFFS.get(name, [])
+    chaffs_ = None if named is None else [squarer(chaff) for chaff in named]
+    return run_squarer_tests(students.student_file(name, folder), chaffs=chaffs_)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CHECKS)
+def test_a_student_style_file_gets_its_verdict(name: str, tmp_path: Path) -> None:
+    CHECKS[name](judged(name, tmp_path))
+
+
+def at_half_a_cpu(name: str, folder: Path) -> Verdict:
+    """``judged(name)``, in a cgroup limited to 0.5 CPU and 768 MB, as on
+    Gradescope (tools/gradescope-limits; skips where it cannot make one)."""
+    if subprocess.run([GRADESCOPE_LIMITS, "true"], capture_output=True).returncode:
+        pytest.skip("tools/gradescope-limits cannot make a cgroup here (root only)")
+    child = [sys.executable, "-c", JUDGE_AS_JSON, name, str(folder)]
+    done = subprocess.run(
+        [GRADESCOPE_LIMITS, "--cpus", "0.5", "--mem-mib", "768", *child],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=KIT,
+        env=os.environ | {"PYTHONPATH": str(KIT)},
+    )
+    assert done.returncode == 0, done.stderr
+    return grade._verdict_from(json.loads(done.stdout))
+
+
+JUDGE_AS_JSON = """
+import dataclasses, json, sys
+from pathlib import Path
+from grading import test_squarer_tests as here
+print(json.dumps(dataclasses.asdict(here.judged(sys.argv[1], Path(sys.argv[2])))))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CHECKS)
+def test_a_student_style_file_gets_its_verdict_at_half_a_cpu(
+    name: str, tmp_path: Path
+) -> None:
+    CHECKS[name](at_half_a_cpu(name, tmp_path))
+
+
+# ----- the rules a student reads ----------------------------------------------------
+
+
+def handout_row(starts: str) -> str:
+    """The last cell of the row of HANDOUT.md's Part B table that starts so."""
+    handout = (KIT / "HANDOUT.md").read_text(encoding="utf-8")
+    [row] = [line for line in handout.splitlines() if line.startswith(f"| {starts}")]
+    return row.rstrip(" |").rsplit("| ", 1)[1]
+
+
+def test_the_handout_starter_and_settings_give_the_same_numbers() -> None:
+    runs = load_settings().runs
+    numbers = {
+        "a correct squarer may pause": f"up to {SLOWEST_STEP_SECONDS:g}",
+        "`close()` returns within": f"{starter.PROMPT:g}",
+        "the helpers wait": f"{starter.TIMEOUT:g}",
+        "each test may take": f"{runs.partB_test_seconds:g}",
+        "the whole file may take": f"{runs.partB_run_seconds:g}",
+    }
+    assert {row: handout_row(row) for row in numbers} == numbers
+    # receive() may wait for two slowest steps: taking the value, putting its square
+    assert starter.TIMEOUT > 2 * SLOWEST_STEP_SECONDS
+    said = students.starter().split('"""')[1]
+    times = (SLOWEST_STEP_SECONDS, runs.partB_test_seconds, runs.partB_run_seconds)
+    for number in times:
+        assert f"{number:g} s" in said, f"the starter's docstring should say {number} s"

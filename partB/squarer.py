@@ -39,6 +39,11 @@ import threading
 # returns within about this long.
 POLL_SECONDS = 0.05
 
+# The contract's slowest step: a correct squarer may pause up to this long
+# before taking a value, and as long again before putting its square. This
+# one does not pause; the grader's slow squarer does.
+SLOWEST_STEP_SECONDS = 2.0
+
 
 class _Outbox(queue.Queue[int]):
     """The output queue: a ``queue.Queue`` that sets ``taken`` as each item leaves."""
@@ -86,11 +91,18 @@ class Squarer:
     4. close() returns promptly (well within a second), even while the
        worker waits for input or for its reader, and may be called again.
 
+    5. Time. Any step may be slow: a correct squarer may pause up to
+       ``SLOWEST_STEP_SECONDS`` (2 s) before it takes a value, and as long
+       again before it puts that value's square. So wait for what you
+       expect with a timeout of at least 5 s, and never sleep to let it
+       "finish". close() is the exception: it is prompt (4).
+
     Not in the contract, so a correct squarer may differ here and a test must
-    not depend on it: how long each step takes (a correct squarer may pause
-    at any step for a fraction of a second: wait for what you expect, with a
-    timeout of a few seconds, and never sleep to let it "finish"), the output
-    queue's ``maxsize``, the worker thread's name, and how the worker waits.
+    not depend on it: how long each step takes within those 2 s (it may be
+    at once: a square read may let the next value in before ``get()``
+    returns), the output queue's ``maxsize``, the worker thread's name, and
+    how the worker waits (for input it may block in ``inputs.get()`` or
+    look at ``inputs.empty()``).
     """
 
     def __init__(self) -> None:

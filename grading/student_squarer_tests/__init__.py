@@ -1,0 +1,35 @@
+"""Student-style squarer test files, to check the judge's rules on.
+
+Each ``*.py`` here (but this one) holds the tests a student would add to the
+starter file: ``student_file(name, folder)`` writes the starter file as
+handed out (partB/test_squarer.py without its solution region) followed by
+them, as ``folder/test_squarer.py``. The files are named without ``test_`` so
+that pytest never collects them on their own.
+
+- ``honest_long``: 30 tests, some moving a hundred values: valid, and they
+  catch every bug.
+- ``sleep_ordered``: tests that sleep to let the squarer "finish": invalid.
+- ``over_specified``: tests of what the contract does not promise: invalid.
+- ``hanging``: a test that waits for ever: stopped, and named.
+"""
+
+from pathlib import Path
+
+from grading.handout import strip_solutions
+
+KIT_ROOT = Path(__file__).resolve().parent.parent.parent
+STARTER = KIT_ROOT / "partB" / "test_squarer.py"
+FOLDER = Path(__file__).resolve().parent
+
+
+def starter() -> str:
+    """The starter test file, as students receive it."""
+    return strip_solutions(STARTER.read_text(encoding="utf-8"), "partB/test_squarer.py")
+
+
+def student_file(name: str, folder: Path) -> Path:
+    """``folder/test_squarer.py``: the starter file, then the tests of ``name``."""
+    tests = (FOLDER / f"{name}.py").read_text(encoding="utf-8")
+    path = folder / "test_squarer.py"
+    path.write_text(starter() + "\n\n" + tests, encoding="utf-8")
+    return path
