@@ -114,7 +114,9 @@ class Squarer:
 
         Call it once, before close(). The squarer only ever takes from
         ``inputs``; it never puts anything on it. Raises ``RuntimeError`` if
-        called a second time or after close().
+        called a second time or after close(): this squarer's way with a
+        caller's mistake, not a promise of the contract (a test must not
+        rely on it).
         """
         if self._worker is not None or self._closing.is_set():
             raise RuntimeError("initialize() may be called only once, before close()")
