@@ -15,7 +15,7 @@ that pytest never collects them on their own.
 
 from pathlib import Path
 
-from grading.handout import strip_solutions
+from grading.handout import cut_regions
 
 KIT_ROOT = Path(__file__).resolve().parent.parent.parent
 STARTER = KIT_ROOT / "partB" / "test_squarer.py"
@@ -24,7 +24,7 @@ FOLDER = Path(__file__).resolve().parent
 
 def starter() -> str:
     """The starter test file, as students receive it."""
-    return strip_solutions(STARTER.read_text(encoding="utf-8"), "partB/test_squarer.py")
+    return cut_regions(STARTER.read_text(encoding="utf-8"), "partB/test_squarer.py")
 
 
 def student_file(name: str, folder: Path) -> Path:
