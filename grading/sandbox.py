@@ -508,7 +508,8 @@ def _be_init(config: dict, command: list[str], *, mount: bool) -> None:
     signal.signal(signal.SIGTERM, lambda *_: os._exit(128 + signal.SIGTERM))
     private = mount and _fresh_proc_and_sys()
     if config["hidden"]:
-        notes = _hide(config["hidden"]) if private else [_NOT_HIDDEN]
+        stage = Path(config["status"]).parent
+        notes = _hide(config["hidden"], stage) if private else [_NOT_HIDDEN]
         if notes:
             _write_status(config, {"more_notes": notes})
     if private and config["uid"] is not None:
@@ -557,21 +558,52 @@ def _fresh_proc_and_sys() -> bool:
 _NOT_HIDDEN = "no mount namespace: the instructor tree is not hidden"
 
 
-def _hide(folders: list[str]) -> list[str]:
+def _hide(folders: list[str], stage: Path) -> list[str]:
     """Cover each folder with an empty one nobody may read; notes on failures.
 
-    A folder that holds Python or the working folder stays in sight.
+    A folder that holds the working folder stays in sight. One that holds
+    Python (a virtual environment made inside the instructor tree, as the
+    README makes it) is covered all the same, with only the way to that
+    Python left open in it (see ``_cover_all_but``).
     """
     notes = []
-    needed = [*_python_homes(), Path.cwd().resolve()]
-    for folder in folders:
-        if any(path.is_relative_to(folder) for path in needed):
-            notes.append(f"{folder} holds Python or the working folder: not hidden")
-        elif os.path.isdir(folder) and _mount(
-            "tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000"
+    here = Path.cwd().resolve()
+    for folder in map(Path, folders):
+        homes = [home for home in _python_homes() if home.is_relative_to(folder)]
+        if here.is_relative_to(folder):
+            notes.append(f"{folder} holds the working folder: not hidden")
+        elif not folder.is_dir():
+            continue
+        elif homes and not _cover_all_but(folder, homes, stage):
+            notes.append(f"{folder} holds Python and could not be hidden")
+        elif not homes and _mount(
+            "tmpfs", str(folder), "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=000"
         ):
             notes.append(f"{folder} could not be hidden")
     return notes
+
+
+def _cover_all_but(folder: Path, homes: list[Path], stage: Path) -> bool:
+    """Cover ``folder`` with an empty one that others may pass through but not
+    list, holding only ``homes`` (bound from the real ones) at their places."""
+    held = []
+    for home in homes:
+        hold = Path(tempfile.mkdtemp(dir=stage))
+        if _mount(str(home), str(hold), None, MS_BIND | MS_REC) != 0:
+            return False
+        held.append((home, hold))
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if _mount("tmpfs", str(folder), "tmpfs", flags, "mode=711") != 0:
+        return False
+    for home, hold in held:
+        place = folder / home.relative_to(folder)
+        for part in reversed([place, *place.parents]):
+            if part.is_relative_to(folder) and not part.exists():
+                part.mkdir()
+                os.chmod(part, 0o711)
+        if _mount(str(hold), str(place), None, MS_MOVE) != 0:
+            return False
+    return True
 
 
 def _mount(
