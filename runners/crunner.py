@@ -290,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
         reason = error.strerror or error
         return fail(f"cannot connect to {where}: {reason} (is srunner running?)")
     conn.settimeout(None)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started with SIGINT ignored (in the background of a script, or by
+        # nohup): wake_main_thread needs it handled, or a server that goes
+        # away is never noticed while we wait for input.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     console = TerminalConsole() if sys.stdin.isatty() else PipedConsole()
     if isinstance(console, TerminalConsole):
         print(f"Connected to {args.host}:{args.port}. Type help for the requests.")

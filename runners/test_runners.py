@@ -39,6 +39,11 @@ posix_signals = pytest.mark.skipif(
 )
 
 
+def _ignore_sigint() -> None:
+    """Start a runner with SIGINT ignored, as nohup or a script's ``&`` does."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class Runner:
     """A runner process with piped stdin, stdout and stderr.
 
@@ -48,11 +53,14 @@ class Runner:
 
     _END = None  # put on the queue when stdout closes
 
-    def __init__(self, args: list[str], cwd: Path | None = None) -> None:
+    def __init__(
+        self, args: list[str], cwd: Path | None = None, *, sigint_ignored: bool = False
+    ) -> None:
         env = dict(os.environ)
         env.pop("PYTHONPATH", None)  # a runner must find partA on its own
         self.popen = subprocess.Popen(
             [sys.executable, *args],
+            preexec_fn=_ignore_sigint if sigint_ignored else None,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -138,8 +146,8 @@ def start() -> Iterator[Callable[..., Runner]]:
     """``start(args, cwd=None)`` runs a runner; it is killed after the test."""
     started: list[Runner] = []
 
-    def start_runner(args: list[str], cwd: Path | None = None) -> Runner:
-        started.append(Runner(args, cwd))
+    def start_runner(args: list[str], cwd: Path | None = None, **options) -> Runner:
+        started.append(Runner(args, cwd, **options))
         return started[-1]
 
     yield start_runner
@@ -316,11 +324,12 @@ def test_crunner_without_a_server(start: Callable[..., Runner]) -> None:
 
 
 @posix_signals
+@pytest.mark.parametrize("sigint_ignored", [False, True], ids=["plain", "nohup"])
 def test_crunner_notices_the_server_going_away(
-    srunner: tuple[Runner, int], start: Callable[..., Runner]
+    srunner: tuple[Runner, int], start: Callable[..., Runner], sigint_ignored: bool
 ) -> None:
     server, port = srunner
-    client = start([CRUNNER, "--port", str(port)])
+    client = start([CRUNNER, "--port", str(port)], sigint_ignored=sigint_ignored)
     client.send("Put:a:1\nGet:a\n")
     client.wait_for_line("^a:1$")
     assert stop(server, signal.SIGTERM) == 0, server
