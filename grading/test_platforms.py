@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grading import gradescope, grade, prairielearn
+from grading import gradescope, grade, prairielearn, sandbox
 from grading.autograder import run_gradescope
 from grading.report import GRADED, GRADER_FAILED, REFUSED, GradeReport, TestResult
 from grading.settings import load_settings
@@ -142,6 +142,20 @@ def test_a_grader_without_its_tools_grades_nothing_and_says_so(
     gradescope_data = gradescope.results(result)
     assert gradescope_data["extra_data"]["status"] == GRADER_FAILED
     assert prairielearn.results(result)["gradable"] is False
+
+
+def test_a_sandbox_that_cannot_be_set_up_grades_nothing_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_sandbox(*args: object, **kwargs: object) -> None:
+        raise sandbox.SandboxError("no free user id in 61000-61255")
+
+    monkeypatch.setattr(sandbox, "run", no_sandbox)
+    result = grade.grade_submission(SAMPLE, load_settings())
+    assert result.status == GRADER_FAILED
+    assert result.faults == ["no free user id in 61000-61255"]
+    assert all(test.score == 0 for test in result.tests)
+    assert "no free user id" not in result.output  # the staff's business
 
 
 def test_a_grader_without_ruff_gives_the_format_point(
