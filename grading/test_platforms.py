@@ -8,13 +8,21 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from grading import gradescope, grade, prairielearn, sandbox
+from grading import gradescope, grade, prairielearn, runs, sandbox
 from grading.autograder import run_gradescope
-from grading.report import GRADED, GRADER_FAILED, REFUSED, GradeReport, TestResult
+from grading.report import (
+    GRADED,
+    GRADER_FAILED,
+    REFUSED,
+    GradeReport,
+    TestResult,
+    table,
+)
 from grading.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,3 +200,39 @@ def test_a_grader_that_crashes_leaves_results_and_a_failing_status(
         data = json.loads((tmp_path / "results" / "results.json").read_text())
         assert prairielearn_problems(data) == []
         assert data["gradable"] is False
+
+
+HANGS_FROM_THE_FOURTH_START = """
+        global STARTS
+        STARTS = globals().get("STARTS", 0) + 1
+        if STARTS > 3:  # hangs from the fourth test on
+            threading.Event().wait()
+"""
+
+
+def test_the_deadline_cuts_every_run_short() -> None:
+    job = runs.Job(Path(), load_settings(), time.monotonic() + 40)
+    assert job.seconds(300) <= 40 - runs.MARGIN
+    assert job.seconds(5) == 5
+
+
+@pytest.mark.slow
+def test_a_submission_that_hangs_keeps_its_points_by_the_deadline(
+    tmp_path: Path,
+) -> None:
+    """Each hung test costs 10 s; the grader's deadline comes first."""
+    server = (ROOT / "partA" / "server.py").read_text()
+    docstring_end = server.index('"""', server.index("def start(") + 80) + 3
+    hung = server[:docstring_end] + HANGS_FROM_THE_FOURTH_START + server[docstring_end:]
+    (tmp_path / "partA").mkdir()
+    (tmp_path / "partA" / "server.py").write_text(hung)
+    settings = load_settings(
+        overrides={"runs": {"total_seconds": 45}, "points": {"partB": 0, "format": 0}}
+    )
+    started = time.monotonic()
+    result = grade.grade_submission(tmp_path, settings)
+    assert time.monotonic() - started < 45
+    scores = [test.score for test in result.tests if test.name.startswith("partA")]
+    assert scores[:3] == [1, 1, 1], table(result)
+    assert sum(scores) == 3
+    assert "was stopped after" in " ".join(t.output for t in result.tests)
