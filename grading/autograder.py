@@ -24,7 +24,7 @@ The bundle holds, at its root:
   then checks that a valid ``results.json`` exists and, if not, writes one
   that says the grader failed. A results file is written whatever happens:
   a crash of the grader, of Python, or a timeout.
-* the pristine kit (``KIT``): the instructor tree, reference solutions,
+* the pristine kit (``_kit_files``): the instructor tree, reference solutions,
   wheats, chaffs and all, partC included (the settings may turn it on). The
   bundle goes to Gradescope only, never to students, and student code never
   sees it: ``setup.sh`` and ``run_gradescope`` close it to every user but
@@ -59,12 +59,12 @@ import time
 import traceback
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from grading.handout import LEFT_OUT, PARTC_FILES, SHIPPED
-from grading.settings import Settings, SettingsError, load_settings
+if TYPE_CHECKING:  # imported where used: grading must not need them to fail well
+    from grading.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-KIT = [*SHIPPED, *PARTC_FILES, "grading"]  # partC too: the settings may turn it on
 REQUIREMENTS = [  # the versions the kit is tested with
     "pytest==9.0.3",
     "pytest-timeout==2.4.0",
@@ -189,6 +189,8 @@ def build_bundle(
     Raises ``SettingsError`` if the grader's deadline would not leave
     ``DEADLINE_MARGIN`` seconds before Gradescope's timeout.
     """
+    from grading.settings import SettingsError, load_settings
+
     settings = settings or load_settings(source / "grading" / "settings.toml")
     timeout = settings.gradescope.timeout_seconds
     if settings.runs.total_seconds > timeout - DEADLINE_MARGIN:
@@ -230,8 +232,12 @@ def _fill(template: str, values: dict[str, str]) -> str:
 
 
 def _kit_files(source: Path) -> list[Path]:
+    """The pristine kit: what students get, partC (the settings may turn it on)
+    and grading/."""
+    from grading.handout import LEFT_OUT, PARTC_FILES, SHIPPED
+
     files: list[Path] = []
-    for item in KIT:
+    for item in [*SHIPPED, *PARTC_FILES, "grading"]:
         path = source / item
         if path.is_file():
             files.append(path)
@@ -310,6 +316,8 @@ def command(args: argparse.Namespace) -> int:
     if args.out.suffix != ".zip":
         print(f"autograder: {args.out} should end in .zip", file=sys.stderr)
         return 2
+    from grading.settings import SettingsError
+
     try:
         names = build_bundle(args.out)
     except SettingsError as error:

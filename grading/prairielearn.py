@@ -43,12 +43,15 @@ import sys
 import time
 import traceback
 import uuid
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from grading.autograder import REQUIREMENTS, ROOT, _kit_files
 from grading.gradescope import write_json
 from grading.report import GRADED, GRADER_FAILED, REFUSED, STAFF, GradeReport
-from grading.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # imported where used: grading must not need it to fail well
+    from grading.settings import Settings
 
 IMAGE = "prairielearn/grader-python"
 GRADER = "p0_grader"  # its folder in serverFilesCourse
@@ -111,6 +114,8 @@ def build_course(
     out: Path, image: str = IMAGE, settings: Settings | None = None
 ) -> None:
     """Write the grader, the question and the image's Dockerfile under ``out``."""
+    from grading.settings import load_settings
+
     settings = settings or load_settings()
     timeout = min(MAX_TIMEOUT, settings.gradescope.timeout_seconds)
     grader = out / "serverFilesCourse" / GRADER
