@@ -401,12 +401,12 @@ class Progress:
         self.done = 0
         self.stream = stream or sys.stderr
         self.slowest: Outcome | None = None
-        self.bar = _bar(total, self.stream) if self.stream.isatty() else None
         if reused:
             self.stream.write(
                 f"reused {reused} results graded before (nothing they depend on "
                 f"changed); grading {total}\n"
             )
+        self.bar = _bar(total, self.stream) if self.stream.isatty() else None
 
     def advance(self, outcome: Outcome) -> None:
         self.done += 1
