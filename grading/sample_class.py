@@ -2,10 +2,10 @@
 
 ``write_class(folder)`` writes one submission per student, each a kind the
 report must show: ``alice`` hands in the reference (full marks), ``bob`` a
-server of his own whose readers touch the store (a race), ``carol`` the
-same server with a coordinator that never answers a Get (a hang), ``dave``
-a copy of alice's, renamed and reordered (``disguise``), ``erin`` a zip
-with nothing to grade (refused). Their partB files are the starter file
+server of his own whose readers touch the store (a race), ``carol`` a
+copy of bob's with one line added, so that a Get is never answered (a
+hang), ``dave`` a copy of alice's, renamed and reordered (``disguise``),
+``erin`` a zip with nothing to grade (refused). Their partB files are the starter file
 with tests of their own (``grading/student_squarer_tests``), dave's again a
 disguised copy of alice's.
 

@@ -14,11 +14,17 @@ the student tree, at the settings' hint level) is fingerprinted too, and its
 hashes are taken out of every submission's.
 
 Two files' similarity is, for each, the share of its (non-stub) tokens that
-the other has too; a pair is listed when the larger share reaches
+the other has too; a pair is listed when the mean of the two shares reaches
 ``THRESHOLD``, the likeliest copies first, with the shared passages of both
-files marked. A listing is a reason to look, not a verdict: a student may
-have written a little and copied the stub's example code, or two students
-may both have followed the hints closely.
+files marked. The mean, not the larger share: a short file often has most
+of its few lines in common with a long one (``Squarer()``, ``initialize``,
+a ``get`` with a timeout), and a copy shares most of both files. Two short
+files (a few tests each) can share half their code by chance, as they
+follow the same starter: a pair must also share ``MIN_TOKENS`` tokens.
+
+A listing is a reason to look, not a verdict: a student may have written
+a little and copied the stub's example code, or two students may both
+have followed the hints closely.
 """
 
 from __future__ import annotations
@@ -41,8 +47,9 @@ from grading.settings import Settings, load_settings
 
 FILES = (SERVER, TESTS)
 NOISE = 25  # tokens: a shared run shorter than this never counts (copydetect's k)
-GUARANTEE = 30  # tokens: a shared run this long is always found
-THRESHOLD = 0.5  # the larger of a pair's two shares that lists it
+GUARANTEE = 25  # tokens: a shared run this long is always found
+THRESHOLD = 0.5  # the mean of a pair's two shares that lists it
+MIN_TOKENS = 200  # and the tokens they share (about ten lines): less is chance
 CONTEXT = 3  # lines shown around each shared passage
 
 
@@ -59,7 +66,7 @@ class Pair:
 
     @property
     def score(self) -> float:
-        return max(self.shares)
+        return sum(self.shares) / 2
 
 
 def similar_pairs(
@@ -82,10 +89,15 @@ def similar_pairs(
 
 
 def compare(
-    texts: Mapping[str, str], stub: str, name: str, threshold: float = THRESHOLD
+    texts: Mapping[str, str],
+    stub: str,
+    name: str,
+    threshold: float = THRESHOLD,
+    min_tokens: int = MIN_TOKENS,
 ) -> list[Pair]:
     """Every pair of ``texts`` (student: the text of file ``name``) whose
-    larger share reaches ``threshold``, with what ``stub`` holds left out."""
+    mean share reaches ``threshold`` and who share ``min_tokens`` tokens,
+    with what ``stub`` holds left out."""
     boilerplate = np.unique(np.array(list(_fingerprint(stub, name).hashes)))
     prints = {
         student: _fingerprint(text, name, boilerplate)
@@ -94,7 +106,7 @@ def compare(
     pairs = []
     for first, second in itertools.combinations(sorted(prints), 2):
         tokens, shares, slices = compare_files(prints[first], prints[second])
-        if max(shares) < threshold:
+        if not tokens or tokens < min_tokens or sum(shares) / 2 < threshold:
             continue
         passages = (
             _marked(prints[first].raw_code, slices[0]),
