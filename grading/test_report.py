@@ -9,6 +9,7 @@ opened in it, headless, and what it shows is checked.
 
 from __future__ import annotations
 
+import csv
 import re
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ pytest.importorskip(
 )
 
 from grading import batch, similarity  # noqa: E402
+from grading.__main__ import main  # noqa: E402
 from grading.report_html import write_report  # noqa: E402
 from grading.sample_class import (  # noqa: E402
     OWN_SERVER,
@@ -224,3 +226,46 @@ def test_chromium_shows_the_report(report: Path, tmp_path: Path) -> None:
     data = shot.read_bytes()
     assert data.startswith(b"\x89PNG")
     assert len(data) > 50_000  # charts and tables, not a blank page
+
+
+# ----- the whole verb, on real submissions ----------------------------------------
+
+
+def quick_settings(path: Path) -> Path:
+    """grading/settings.toml with two partA tests, no partB, short deadlines."""
+    text = (KIT_ROOT / "grading" / "settings.toml").read_text()
+    for line in re.findall(r"^test_\w+ = 1$", text, flags=re.MULTILINE):
+        if line not in ("test_basic1 = 1", "test_basic3 = 1"):
+            text = text.replace(line, line[:-1] + "0")
+    for key, value in (("partB", 0), ("test_seconds", 10), ("reply_seconds", 4),
+                       ("call_seconds", 4), ("partA_seconds", 60)):  # fmt: skip
+        text = re.sub(rf"^{key} = \d+", f"{key} = {value}", text, flags=re.MULTILINE)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.slow
+def test_batch_grades_the_small_class_then_reuses_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_class(tmp_path / "class")
+    settings = quick_settings(tmp_path / "quick.toml")
+    verb = ["batch", str(tmp_path / "class"), "-j", "2", "--settings", str(settings)]
+    assert main(verb) == 0
+    said = capsys.readouterr().out
+    out = tmp_path / "class-results"
+    assert f"Report: {out / 'report.html'} (made in " in said
+    rows = {row["student"]: row for row in csv.DictReader((out / "grades.csv").open())}
+    assert rows["alice"]["partA"] == "2"  # the reference
+    assert rows["carol"]["partA"] == "0"  # every Get hangs
+    assert rows["erin"]["status"] == "refused"
+    says = Page((out / "report.html").read_text()).says()
+    assert "5 submissions: 4 graded, 1 refused, 0 not graded" in says
+    assert "partA/server.py bob and carol" in says
+    assert "partA/server.py alice and dave" in says
+    assert "hang: 1 student" in says
+    assert main(verb) == 0
+    again = capsys.readouterr()
+    assert "reused 5 results graded before" in again.err
+    assert "(5 reused from an earlier run)" not in again.out  # one line says both
+    assert "2 at a time; 5 reused from an earlier run)." in again.out
