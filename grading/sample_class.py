@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
+import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -293,6 +296,9 @@ def fabricated_report(kind: str, seed: int = 1) -> dict:
     if kind == "refused":
         return _refused_report()
     failing, partB, seconds = KINDS[kind]
+    if kind == "race":  # races strike where they will
+        failing = {n: why for n, why in failing.items() if (n + seed) % 3}
+        partB = [5.0, 3.75, 2.5][seed % 3]
     tests = []
     for number, (suite, name) in enumerate(PARTA_TESTS, start=1):
         why = failing.get(number, "").format(n=seed % 7 + 1, m=seed % 5 + 8)
@@ -350,3 +356,52 @@ def fabricate_results(out: Path, kinds: dict[str, str]) -> list[batch.Outcome]:
             batch._outcome(student, report, seconds, status, folder / "results.json")
         )
     return outcomes
+
+
+# A larger class, for figures: ``python -m grading.sample_class OUT [SIZE]``.
+
+MIX = ("full marks", "race", "full marks", "copy", "race", "hang", "full marks")
+
+
+def write_large_class(folder: Path, size: int = 20) -> dict[str, str]:
+    """``size`` submissions made of the small class's five (alice1, bob1,
+    ...), one hang and one refusal in ten; their kinds, by student."""
+    five = write_class(folder / ".five")
+    kinds = {"alice": "full marks", "bob": "race", "carol": "hang",
+             "dave": "copy", "erin": "refused"}  # fmt: skip
+    found = {}
+    for number in range(size):
+        kind = "refused" if number % 10 == 9 else MIX[number % len(MIX)]
+        student = next(name for name, k in kinds.items() if k == kind)
+        name = f"{student}{number + 1:02}"
+        source = five[student]
+        target = folder / (name + source.suffix)
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copy(source, target)
+        found[name] = kind
+    shutil.rmtree(folder / ".five")
+    return found
+
+
+def main(argv: list[str]) -> int:
+    """Write a class of SIZE (default 20) into OUT, make up its results, and
+    time the report of it: ``python -m grading.sample_class OUT [SIZE]``."""
+    from grading import report_html
+
+    out = Path(argv[0])
+    kinds = write_large_class(out / "class", int(argv[1]) if argv[1:] else 20)
+    outcomes = fabricate_results(out / "class-results", kinds)
+    started = time.monotonic()
+    page = report_html.write_report(
+        outcomes,
+        out / "class-results" / "report.html",
+        batch.find_submissions(out / "class"),
+    )
+    print(f"{page}: {len(kinds)} submissions, in {time.monotonic() - started:.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -105,6 +105,8 @@ def compare(
     }
     pairs = []
     for first, second in itertools.combinations(sorted(prints), 2):
+        if not _may_reach(prints[first].hashes, prints[second].hashes, threshold):
+            continue
         tokens, shares, slices = compare_files(prints[first], prints[second])
         if not tokens or tokens < min_tokens or sum(shares) / 2 < threshold:
             continue
@@ -115,6 +117,15 @@ def compare(
         rounded = (round(float(shares[0]), 3), round(float(shares[1]), 3))
         pairs.append(Pair(name, first, second, rounded, int(tokens), passages))
     return pairs
+
+
+def _may_reach(first: set[int], second: set[int], threshold: float) -> bool:
+    """Might two files with these fingerprints have a mean share of
+    ``threshold``? A quick screen that spares most pairs the full comparison:
+    a mean share of t needs a share of t in one file at least, and so about
+    as many of its fingerprints in the other's; half that is asked here."""
+    smaller = min(len(first), len(second))
+    return smaller > 0 and len(first & second) >= smaller * threshold / 2
 
 
 def _fingerprint(text: str, name: str, boilerplate: object = None) -> CodeFingerprint:
