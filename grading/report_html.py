@@ -124,13 +124,13 @@ def write_report(
     submissions: dict[str, Path] | None = None,
     *,
     settings: Path | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
 ) -> Path:
     """Write the report of ``outcomes`` to ``path``; return it.
 
     ``submissions``: each student's folder or zip, for the similar pairs
     (None: none are looked for); ``settings``: the settings file they were
-    graded with (None: grading/settings.toml).
+    graded with (None: grading/settings.toml); ``jobs``: how many at a time.
     """
     students = [_student(outcome, path.parent) for outcome in outcomes]
     _mark_slow(students)
@@ -272,7 +272,8 @@ def _distribution(title: str, points: list[tuple[float, float]]) -> Markup:
         counts[min(max(int(score), 0), top)] += 1
     chart = pygal.Bar(**_CHART, title=title, x_title="points", y_title="students")
     chart.x_labels = [str(score) for score in range(top + 1)]
-    chart.y_labels = list(range(max(counts) + 1))  # whole students only
+    step = -(-max(counts) // 8)  # whole students, eight marks at most
+    chart.y_labels = list(range(0, max(counts) + step, step))
     chart.add("students", counts)
     return _svg(chart)
 
@@ -282,6 +283,7 @@ _CHART = {  # no script to fetch, no XML prologue: SVG inline in the page
     "disable_xml_declaration": True,
     "show_legend": False,
     "print_values": True,
+    "print_zeroes": False,
     "width": 480,
     "height": 300,
     "explicit_size": True,
