@@ -51,6 +51,7 @@ PART_TITLES = {
 # A submission is marked slow when it took at least twice the median and
 # SLOW_MARGIN seconds more.
 SLOW_MARGIN = 30.0
+SHOWN_PAIRS = 30  # the likeliest pairs whose passages are shown side by side
 # Failure kinds: the first whose words appear in a failure message names it.
 KINDS = (
     ("race on the store", ("two threads used the store",)),
@@ -150,6 +151,8 @@ def write_report(
         rate_chart=_rate_chart(pass_rates(graded)),
         kinds=failure_kinds(graded),
         pairs=pairs,
+        groups=similarity.groups(pairs),
+        shown_pairs=SHOWN_PAIRS,
         similar_checked=submissions is not None,
         by_time=sorted(students, key=lambda s: -s.outcome.seconds),
         longest=max([s.outcome.seconds for s in students] + [1.0]),

@@ -168,3 +168,25 @@ def stub_files(settings: Settings) -> dict[str, str]:
             for name in FILES
             if (tree / name).is_file()
         }
+
+
+def groups(pairs: list[Pair]) -> list[tuple[str, list[str]]]:
+    """The students linked by ``pairs``, file by file: (file, students) for
+    each set of two or more joined by a chain of pairs, the largest first."""
+    found = []
+    for name in FILES:
+        owner: dict[str, str] = {}  # each student's set, named by one of them
+        for pair in (pair for pair in pairs if pair.file == name):
+            owner[_top(owner, pair.first)] = _top(owner, pair.second)
+        sets: dict[str, list[str]] = {}
+        for student in sorted(owner):
+            sets.setdefault(_top(owner, student), []).append(student)
+        found += [(name, members) for members in sets.values()]
+    return sorted(found, key=lambda group: (-len(group[1]), group))
+
+
+def _top(owner: dict[str, str], student: str) -> str:
+    """The student that names ``student``'s set (union-find's find)."""
+    while owner.setdefault(student, student) != student:
+        student = owner[student]
+    return student

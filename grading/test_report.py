@@ -269,3 +269,16 @@ def test_batch_grades_the_small_class_then_reuses_it(
     assert "reused 5 results graded before" in again.err
     assert "(5 reused from an earlier run)" not in again.out  # one line says both
     assert "2 at a time; 5 reused from an earlier run)." in again.out
+
+
+def test_pairs_that_chain_make_one_group() -> None:
+    def pair(first: str, second: str, file: str = "partA/server.py") -> similarity.Pair:
+        return similarity.Pair(file, first, second, (1.0, 1.0), 500, ("", ""))
+
+    pairs = [pair("a", "b"), pair("c", "d"), pair("b", "e")]
+    pairs.append(pair("x", "y", "partB/test_squarer.py"))
+    assert similarity.groups(pairs) == [
+        ("partA/server.py", ["a", "b", "e"]),
+        ("partA/server.py", ["c", "d"]),
+        ("partB/test_squarer.py", ["x", "y"]),
+    ]
