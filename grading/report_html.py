@@ -354,7 +354,13 @@ def kind_of(message: str) -> str:
 
 
 def _gist(output: str) -> str:
-    """The first line of a failure, its numbers and quoted values blanked."""
-    first = next((line.strip() for line in output.splitlines() if line.strip()), "")
-    first = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", first)
-    return re.sub(r"\d+(\.\d+)?", "N", first)[:200]
+    """What a failure says, in a line that others' alike failures share: its
+    first line of a known kind (else its first line), cut at its first colon
+    if what comes before says enough, numbers and quoted values blanked."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    known = [line for line in lines if kind_of(line) != "other"]
+    line = (known or lines or [""])[0]
+    head = line.partition(": ")[0]
+    line = head if len(head) >= 20 and head != line else line
+    line = re.sub(r"'[^']*'|\"[^\"]*\"", "'…'", line)
+    return re.sub(r"\d+(\.\d+)?", "N", line)[:200]
