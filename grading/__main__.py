@@ -7,7 +7,15 @@ with ``register(verbs)`` and handles its arguments with ``args.handler``.
 import argparse
 import sys
 
-from grading import autograder, batch, grade, handout, selfcheck, squarer_tests
+from grading import (
+    autograder,
+    batch,
+    grade,
+    handout,
+    prairielearn,
+    selfcheck,
+    squarer_tests,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     grade.register(verbs)
     batch.register(verbs)
     autograder.register(verbs)
+    prairielearn.register(verbs)
     selfcheck.register(verbs)
     args = parser.parse_args(argv)
     return args.handler(args)

@@ -14,7 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from grading.grade import TESTS, grade_submission
+from grading.grade import grade_submission
+from grading.intake import TESTS
 from grading.settings import load_settings
 from grading.student_squarer_tests import KIT_ROOT, student_file
 

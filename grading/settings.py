@@ -96,6 +96,7 @@ class Runs:
     partB_chaff_runs: int
     partB_jobs: int
     format_seconds: float
+    total_seconds: float  # the grader's deadline: every run of a submission ends by it
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,13 @@ class Handout:
 
 
 @dataclass(frozen=True)
+class Gradescope:
+    """Where the grader runs on Gradescope."""
+
+    timeout_seconds: float = 600  # the assignment's autograder timeout
+
+
+@dataclass(frozen=True)
 class Settings:
     points: Points
     runs: Runs
@@ -151,6 +159,7 @@ class Settings:
     visibility: Visibility
     partC: PartC = PartC(False, 300, ())
     handout: Handout = Handout()
+    gradescope: Gradescope = Gradescope()
 
     @property
     def max_score(self) -> float:
@@ -197,7 +206,16 @@ def _build(data: dict[str, Any]) -> Settings:
     _only(
         data,
         "",
-        {"points", "runs", "sandbox", "rules", "visibility", "partC", "handout"},
+        {
+            "points",
+            "runs",
+            "sandbox",
+            "rules",
+            "visibility",
+            "partC",
+            "handout",
+            "gradescope",
+        },
     )
     points = dict(data.get("points", {}))
     partA = points.pop("partA", {})
@@ -223,6 +241,7 @@ def _build(data: dict[str, Any]) -> Settings:
         visibility=visibility,
         partC=_partC(data.get("partC", {})),
         handout=_handout(data.get("handout", {})),
+        gradescope=_gradescope(data.get("gradescope", {})),
     )
 
 
@@ -233,6 +252,12 @@ def _handout(data: Any) -> Handout:
     if handout.hints not in HINT_LEVELS:
         raise SettingsError(f"handout.hints must be one of {list(HINT_LEVELS)}")
     return handout
+
+
+def _gradescope(data: Any) -> Gradescope:
+    """The [gradescope] table; an absent one means Gradescope's defaults."""
+    table = dataclasses.asdict(Gradescope()) | _table(data, "gradescope")
+    return Gradescope(*_values(Gradescope, table, "gradescope"))
 
 
 PARTC_SUITES = (  # the partC suites that may be graded (the others need PostgreSQL)

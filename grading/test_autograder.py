@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from grading.autograder import build_bundle
+from grading.settings import SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
@@ -91,7 +92,8 @@ def autograder_folder(root: Path, bundle: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def run_autograder(root: Path, python: str = sys.executable) -> dict:
+def run_autograder(root: Path, python: str = sys.executable, status: int = 0) -> dict:
+    """run_autograder's results; its exit status must be ``status``."""
     env = os.environ | {"AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": python}
     done = subprocess.run(
         [str(root / "run_autograder")],
@@ -101,7 +103,7 @@ def run_autograder(root: Path, python: str = sys.executable) -> dict:
         text=True,
         timeout=600,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == status, done.stdout + done.stderr
     report = json.loads((root / "results" / "results.json").read_text())
     check_results(report)
     return report
@@ -109,17 +111,67 @@ def run_autograder(root: Path, python: str = sys.executable) -> dict:
 
 def test_results_are_written_when_python_cannot_start(root: Path, bundle: Path) -> None:
     autograder_folder(root, bundle, {})
-    report = run_autograder(root, python="/bin/false")
+    report = run_autograder(root, python="/bin/false", status=1)
     assert report["score"] == 0
-    assert "please tell the course staff" in report["output"]
+    assert report["output"].startswith("NOT GRADED")
+    assert "tell the course staff" in report["output"]
+    assert report["extra_data"]["status"] == "grader failed"
 
 
 def test_results_are_written_when_the_grader_crashes(root: Path, bundle: Path) -> None:
     autograder_folder(root, bundle, {})
     (root / "source" / "grading" / "grade.py").write_text("raise SystemExit(3)\n")
-    report = run_autograder(root)
+    report = run_autograder(root, status=1)
     assert report["score"] == 0
-    assert "SystemExit" in report["tests"][0]["output"]
+    assert "NOT GRADED: the grader crashed (SystemExit: 3)" in report["output"]
+    assert report["extra_data"]["status"] == "grader failed"
+
+
+def test_the_bundle_holds_the_kit_a_student_has_and_partC(bundle: Path) -> None:
+    names = build_bundle(bundle)
+    for needed in ("conftest.py", "HANDOUT.md", ".gitignore", "partC/server.py"):
+        assert needed in names
+    assert len(names) == len(set(names))
+
+
+def test_a_deadline_too_close_to_gradescopes_timeout_is_refused(
+    tmp_path: Path,
+) -> None:
+    settings = load_settings(
+        overrides={
+            "runs": {"total_seconds": 560},
+            "gradescope": {"timeout_seconds": 600},
+        }
+    )
+    with pytest.raises(SettingsError, match="at most 540"):
+        build_bundle(tmp_path / "b.zip", settings=settings)
+    longer = load_settings(
+        overrides={
+            "runs": {"total_seconds": 1200},
+            "gradescope": {"timeout_seconds": 1800},
+        }
+    )
+    build_bundle(tmp_path / "b.zip", settings=longer)
+    script = zipfile.ZipFile(tmp_path / "b.zip").read("run_autograder").decode()
+    assert '"${AUTOGRADER_TIMEOUT:-1770}"' in script
+
+
+@pytest.mark.slow
+def test_partC_is_graded_in_the_bundle_when_the_settings_turn_it_on(
+    root: Path, bundle: Path
+) -> None:
+    files = {
+        name: (ROOT / name).read_text()
+        for name in ("partA/server.py", "partC/server.py")
+    }
+    autograder_folder(root, bundle, files)
+    settings = root / "source" / "grading" / "settings.toml"
+    text = settings.read_text().replace("enabled = false", "enabled = true")
+    settings.write_text(text)
+    report = run_autograder(root)
+    partC = [t for t in report["tests"] if t["name"].startswith("partC ")]
+    assert [t["name"] for t in partC][:2] == ["partC test_list", "partC test_errors"]
+    assert all(t["score"] == t["max_score"] for t in partC), report["output"]
 
 
 @pytest.mark.slow

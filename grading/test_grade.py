@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from grading import grade, sandbox
+from grading import intake, rules, sandbox
 from grading.grade import GradeReport, grade_submission, write_results
+from grading.report import TestResult, table
 from grading.handout import build_handout
 from grading.settings import load_settings
 
@@ -140,7 +141,7 @@ def test_the_schema_check_finds_what_gradescope_would_reject() -> None:
 def submission(folder: Path, server: str | None, tests: str | None) -> Path:
     """A submission folder holding the given files (None: left out)."""
     folder.mkdir(parents=True)
-    for name, text in ((grade.SERVER, server), (grade.TESTS, tests)):
+    for name, text in ((intake.SERVER, server), (intake.TESTS, tests)):
         if text is not None:
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_text(text)
@@ -156,15 +157,15 @@ def quick_grade(path: Path) -> tuple[GradeReport, dict, float]:
     started = time.monotonic()
     report = grade_submission(path, load_settings(overrides=QUICK))
     seconds = time.monotonic() - started
-    print(report.table())
+    print(table(report))
     return report, check_results(report, path.parent), seconds
 
 
-def by_name(report: GradeReport) -> dict[str, grade.TestResult]:
+def by_name(report: GradeReport) -> dict[str, TestResult]:
     return {test.name: test for test in report.tests}
 
 
-def partA(report: GradeReport) -> list[grade.TestResult]:
+def partA(report: GradeReport) -> list[TestResult]:
     return [test for test in report.tests if test.name.startswith("partA")]
 
 
@@ -175,9 +176,9 @@ def test_the_reference_gets_full_marks(tmp_path: Path) -> None:
     path = submission(tmp_path / "reference", REFERENCE_SERVER, REFERENCE_TESTS)
     settings = load_settings(overrides={"runs": {"test_seconds": 30}})
     report = grade_submission(path, settings)
-    print(report.table())
+    print(table(report))
     data = check_results(report, tmp_path)
-    assert (report.score, report.max_score) == (16, 16), report.table()
+    assert (report.score, report.max_score) == (16, 16), table(report)
     assert data["score"] == 16
     assert len(data["tests"]) == 13  # 10 of partA, partB, format, rules
     assert report.isolation  # says how each part was contained
@@ -412,7 +413,7 @@ def test_a_zip_whose_names_climb_out(tmp_path: Path) -> None:
     assert all("climbs out" in test.output for test in report.tests)
     assert not (tmp_path / "escaped.py").exists()
     assert report.status == data["extra_data"]["status"] == "refused"
-    assert "(REFUSED)" in report.table().splitlines()[0]
+    assert "(REFUSED)" in table(report).splitlines()[0]
 
 
 def test_a_submission_without_any_file_to_grade_is_refused(tmp_path: Path) -> None:
@@ -430,7 +431,7 @@ def test_a_test_file_that_calls_os_exit(tmp_path: Path) -> None:
     path = submission(tmp_path / "exits", REFERENCE_SERVER, tests)
     overrides = QUICK | {"points": {"partA": {}, "partB": 5}}
     report = grade_submission(path, load_settings(overrides=overrides))
-    print(report.table())
+    print(table(report))
     check_results(report, tmp_path)
     partB = by_name(report)["partB squarer tests (wheats and chaffs)"]
     assert partB.score == 0
@@ -447,8 +448,8 @@ def test_files_one_folder_down_or_loose_are_found(tmp_path: Path) -> None:
         archive.writestr("__MACOSX/partA/server.py", "junk")
         archive.writestr("handin/partA/server.py", "x = 1\n")
         archive.writestr("test_squarer.py", "y = 2\n")
-    files, notes = grade.collect(path, load_settings())
-    assert files == {grade.SERVER: b"x = 1\n", grade.TESTS: b"y = 2\n"}
+    files, notes = intake.collect(path, load_settings())
+    assert files == {intake.SERVER: b"x = 1\n", intake.TESTS: b"y = 2\n"}
     assert "partA/server.py: graded handin/partA/server.py" in notes
 
 
@@ -466,16 +467,16 @@ def test_a_link_in_a_zip_is_refused(tmp_path: Path) -> None:
     link.external_attr = 0o120777 << 16  # a symbolic link to /etc/passwd
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr(link, "/etc/passwd")
-    with pytest.raises(grade.SubmissionError, match="symbolic link"):
-        grade.collect(path, load_settings())
+    with pytest.raises(intake.SubmissionError, match="symbolic link"):
+        intake.collect(path, load_settings())
 
 
 def test_a_link_in_a_folder_is_not_read(tmp_path: Path) -> None:
     path = submission(tmp_path / "linked", None, STARTER_TESTS)
-    (path / grade.SERVER).parent.mkdir()
-    (path / grade.SERVER).symlink_to("/etc/passwd")
-    files, notes = grade.collect(path, load_settings())
-    assert files[grade.SERVER] is None
+    (path / intake.SERVER).parent.mkdir()
+    (path / intake.SERVER).symlink_to("/etc/passwd")
+    files, notes = intake.collect(path, load_settings())
+    assert files[intake.SERVER] is None
     assert any("is a link" in note for note in notes)
 
 
@@ -494,8 +495,8 @@ proc = __import__("subprocess")
 queue.Queue()
 Event()
 """
-    rules = load_settings().rules.forbidden
-    found = [str(v) for v in grade.find_violations(source, rules)]
+    forbidden = load_settings().rules.forbidden
+    found = [str(v) for v in rules.find_violations(source, forbidden)]
     assert found == [
         "partA/server.py:4: uses threading.RLock",
         "partA/server.py:5: uses multiprocessing.pool",
@@ -509,7 +510,7 @@ def test_a_lock_costs_points_when_the_settings_say_so(tmp_path: Path) -> None:
     server = "import threading\n\nLOCK = threading.Lock()\n"
     for costs, score in ((True, -1), (False, 0)):
         settings = load_settings(overrides={"rules": {"costs_points": costs}})
-        [result] = grade._grade_rules(server.encode(), settings)
+        [result] = rules.grade(server.encode(), settings)
         assert (result.status, result.score) == ("failed", score)
         assert "partA/server.py:3: uses threading.Lock" in result.output
 
@@ -577,7 +578,7 @@ def test_the_instructor_tree_is_out_of_reach():
     path = submission(tmp_path / "peeker", None, tests)
     overrides = QUICK | {"points": {"partA": {}, "partB": 5}}
     report = grade_submission(path, load_settings(overrides=overrides))
-    print(report.table())
+    print(table(report))
     partB = by_name(report)["partB squarer tests (wheats and chaffs)"]
     if "uid" not in report.isolation[0] and "PID namespace" not in report.isolation[0]:
         pytest.skip("neither a user of its own nor a mount namespace here")

@@ -11,6 +11,7 @@ import pytest
 
 from grading import selfcheck
 from grading.grade import grade_submission
+from grading.report import table
 from grading.handout import build_handout
 from grading.partc_mutants import CAUGHT_BY
 from grading.settings import load_settings
@@ -44,12 +45,12 @@ def test_partC_is_off_by_default() -> None:
 def test_the_reference_earns_every_partC_point(tmp_path: Path) -> None:
     settings = load_settings(overrides=PARTC_ON | {"points": {"partB": 0}})
     report = grade_submission(reference(tmp_path / "reference"), settings)
-    print(report.table())
+    print(table(report))
     check_results(report, tmp_path)
     partC = [test for test in report.tests if test.number.startswith("5.")]
     assert len(partC) == len(settings.partC.suites)
-    assert all(test.score == test.max_score for test in partC), report.table()
-    assert report.score == report.max_score == 10 + 10 + 1, report.table()
+    assert all(test.score == test.max_score for test in partC), table(report)
+    assert report.score == report.max_score == 10 + 10 + 1, table(report)
     assert any(line.startswith("partC:") for line in report.isolation)
 
 
@@ -75,7 +76,7 @@ def test_a_missing_partC_server_gets_0_for_partC_and_says_why(tmp_path: Path) ->
         reference(tmp_path / "no-partC", partC=False),
         load_settings(overrides=overrides),
     )
-    print(report.table())
+    print(table(report))
     check_results(report, tmp_path)
     [partC] = [test for test in report.tests if test.name.startswith("partC")]
     assert partC.score == 0
@@ -83,7 +84,7 @@ def test_a_missing_partC_server_gets_0_for_partC_and_says_why(tmp_path: Path) ->
     assert "partC/server.py: MISSING" in report.output
     assert report.status == "graded"  # partA was graded all the same
     partA = [test for test in report.tests if test.name.startswith("partA")]
-    assert all(test.score == test.max_score for test in partA), report.table()
+    assert all(test.score == test.max_score for test in partA), table(report)
 
 
 def test_the_handout_ships_partC_only_when_it_is_graded(tmp_path: Path) -> None:

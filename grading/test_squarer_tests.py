@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from grading import grade
+from grading import judge_partB
 from grading import student_squarer_tests as students
 from grading.__main__ import main
 from grading.squarer_tests import Limits, Verdict, describe, run_squarer_tests
@@ -326,7 +326,7 @@ def at_half_a_cpu(name: str, folder: Path) -> Verdict:
         env=os.environ | {"PYTHONPATH": str(KIT)},
     )
     assert done.returncode == 0, done.stderr
-    return grade._verdict_from(json.loads(done.stdout))
+    return judge_partB.verdict_from(json.loads(done.stdout))
 
 
 JUDGE_AS_JSON = """

@@ -1,0 +1,108 @@
+"""partA's judge: the graded tests of the classic suites, on the student's server.
+
+Each test named in the settings (``[points.partA.*]``) is one entry of the
+grade, worth its points if it passed and 0 otherwise, with why in words: its
+failure message, or how the test process ended while it ran (a hang, a
+crash, a limit), or that it never ran. All of them run in one pytest process
+in the sandbox (``runs.run_suites``).
+"""
+
+from __future__ import annotations
+
+from grading import runs
+from grading.intake import SERVER, syntax_error
+from grading.report import TestResult
+from grading.settings import PartATest, Settings
+
+
+def numbered(settings: Settings) -> list[tuple[str, PartATest]]:
+    graded = [test for test in settings.points.partA if test.points]
+    return [(f"1.{n}", test) for n, test in enumerate(graded, start=1)]
+
+
+def failed(settings: Settings, test: PartATest, number: str, why: str) -> TestResult:
+    return TestResult(
+        name(test), number, 0, test.points, "failed", why, settings.visibility.tests
+    )
+
+
+def name(test: PartATest) -> str:
+    return f"partA {test.suite}.{test.name}"
+
+
+def all_failed(settings: Settings, why: str) -> list[TestResult]:
+    return [failed(settings, test, number, why) for number, test in numbered(settings)]
+
+
+def grade(job: runs.Job, server: bytes | None) -> tuple[list[TestResult], str]:
+    """The graded tests' entries, and how the run was contained."""
+    settings = job.settings
+    tests = numbered(settings)
+    if not tests:
+        return [], ""
+    if server is None:
+        return all_failed(
+            settings, f"not run: there is no {SERVER} in the submission"
+        ), ""
+    if error := syntax_error(server, SERVER):
+        return all_failed(settings, f"not run: {error}"), ""
+    nodeids = [test.nodeid for _, test in tests]
+    records, outcome = runs.run_suites(
+        job, "partA", nodeids, settings.runs.partA_seconds
+    )
+    results = _results(settings, tests, runs.verdicts(records, outcome), outcome)
+    _attach_pictures(job, results)
+    runs.note_run(job.notes, "partA", results, outcome)
+    return results, runs.isolation_line("partA", outcome)
+
+
+def _results(
+    settings: Settings,
+    tests: list[tuple[str, PartATest]],
+    verdicts: dict[str, str],
+    outcome,
+) -> list[TestResult]:
+    results = []
+    for number, test in tests:
+        verdict = verdicts.get(test.nodeid)
+        if verdict == "passed":
+            results.append(
+                TestResult(
+                    name(test),
+                    number,
+                    test.points,
+                    test.points,
+                    "passed",
+                    "passed",
+                    settings.visibility.tests,
+                )
+            )
+            continue
+        if verdict is None and "" in verdicts:
+            verdict = "not run: the suite could not be loaded:\n" + verdicts[""]
+        elif verdict is None:
+            verdict = (
+                f"did not run: the submission hung or crashed before this test "
+                f"(the test process {outcome.describe()})"
+            )
+        results.append(failed(settings, test, number, verdict))
+    return results
+
+
+def _attach_pictures(job: runs.Job, results: list[TestResult]) -> None:
+    """Name, in each failed test's entry, the failure pictures the harness drew.
+
+    The harness names a picture after its test (its file name ends in the
+    test's name). They are read in now: the work folder does not last.
+    """
+    drawn = runs.pictures(job.work / "partA-out")
+    for result in results:
+        test = result.name.rpartition(".")[2]
+        for page in drawn:
+            if not result.passed and _named_after(page.stem, test):
+                result.pictures[page.name] = page.read_text(errors="replace")
+
+
+def _named_after(stem: str, test: str) -> bool:
+    """Whether a picture's name ends in the test's: "...TestBasic.test_basic1"."""
+    return stem == test or (stem.endswith(test) and not stem[-len(test) - 1].isalnum())
