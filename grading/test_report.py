@@ -98,13 +98,20 @@ def test_the_page_needs_nothing_from_elsewhere(report: Path) -> None:
     assert "@import" not in html
 
 
-def test_every_link_leads_somewhere(report: Path) -> None:
+def linked_files(report: Path) -> list[Path]:
+    """The files the report links to; checks that its links inside lead to
+    an element of the page."""
     page = Page(report.read_text())
     inside = [link[1:] for link in page.links if link.startswith("#")]
     assert inside
     assert set(inside) <= page.ids
     files = [report.parent / unquote(link) for link in page.links if "#" not in link]
     assert [path for path in files if not path.is_file()] == []
+    return files
+
+
+def test_every_link_leads_somewhere(report: Path) -> None:
+    files = linked_files(report)
     assert report.parent / "bob" / "pictures" / "test_basic3.html" in files
 
 
@@ -264,6 +271,7 @@ def test_batch_grades_the_small_class_then_reuses_it(
     assert "partA/server.py bob and carol" in says
     assert "partA/server.py alice and dave" in says
     assert "hang: 1 student" in says
+    assert out / "alice" / "results.json" in linked_files(out / "report.html")
     assert main(verb) == 0
     again = capsys.readouterr()
     assert "reused 5 results graded before" in again.err
