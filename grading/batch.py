@@ -16,7 +16,14 @@ Into the output folder (``FOLDER-results`` unless ``--out`` says otherwise):
 ``<student>/results.json`` and ``<student>/grader.log`` (the child's output),
 ``grades.csv`` (one row a student; ``--csv`` puts it elsewhere) and
 ``summary.txt``, also printed at the end: a histogram of the totals and the
-tests most students failed.
+tests most students failed; and ``report.html`` beside the CSV, the class to
+look at (``grading/report_html.py``), where the instructor's extra is
+installed (``pip install -e ".[grading]"``).
+
+A re-grade re-runs only what changed: beside each ``results.json``,
+``digest.json`` keeps the digest it was graded under (the submission's
+files, the settings the grader reads and the kit's code). A submission whose
+digest is the same again keeps its results (``--fresh`` re-grades all).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -63,6 +72,7 @@ class Outcome:
     failed: tuple[str, ...]  # the tests that did not pass
     results: Path  # its results.json
     reason: str = ""  # for "refused": why the grader turned it down
+    reused: bool = False  # kept from an earlier run: nothing it depends on changed
 
 
 # Finding the submissions.
@@ -102,20 +112,39 @@ def grade_all(
     *,
     jobs: int = 2,
     timeout: float = DEFAULT_TIMEOUT,
-    progress: Progress | None = None,
+    stream: TextIO | None = None,
     settings: Path | None = None,
+    fresh: bool = False,
 ) -> list[Outcome]:
     """Grade every submission, ``jobs`` at a time; outcomes sorted by student.
 
+    A submission graded before under the same digest keeps its results
+    (unless ``fresh``). ``stream``: where progress goes (None: nowhere);
     ``settings``: a settings file instead of grading/settings.toml.
     """
-    outcomes = []
+    key = grading_digest(settings)
+    digests = {
+        student: submission_digest(path, key) for student, path in submissions.items()
+    }
+    outcomes = [] if fresh else _reusable(submissions, out, digests)
+    todo = [
+        student
+        for student in submissions
+        if student not in {o.student for o in outcomes}
+    ]
+    progress = Progress(len(todo), stream, reused=len(outcomes)) if stream else None
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [
             pool.submit(
-                grade_one, student, path, out / _safe(student), timeout, settings
+                grade_one,
+                student,
+                submissions[student],
+                out / _safe(student),
+                timeout,
+                settings,
+                digests[student],
             )
-            for student, path in submissions.items()
+            for student in todo
         ]
         for future in as_completed(futures):
             outcomes.append(future.result())
@@ -137,8 +166,13 @@ def grade_one(
     folder: Path,
     timeout: float,
     settings: Path | None = None,
+    digest: str = "",
 ) -> Outcome:
-    """Grade one submission in a child process; never raises, never hangs."""
+    """Grade one submission in a child process; never raises, never hangs.
+
+    ``digest``: what it is graded under, kept beside its results when the
+    grader finished (graded or refused) so that a re-run can reuse them.
+    """
     started = time.monotonic()
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -155,6 +189,9 @@ def grade_one(
         results.write_text(json.dumps(report, indent=2))
     else:
         status = _status_of(report)
+    if digest and status in FINISHED:
+        kept = {"digest": digest, "seconds": round(seconds, 2)}
+        (folder / DIGEST_FILE).write_text(json.dumps(kept) + "\n")
     return _outcome(student, report, seconds, status, results)
 
 
@@ -270,47 +307,154 @@ def _failed(test: dict) -> bool:
     return float(test.get("score") or 0) < float(test.get("max_score") or 0)
 
 
+# Re-grading only what changed.
+
+FINISHED = ("graded", "refused")  # what the grader decided: worth keeping
+DIGEST_FILE = "digest.json"  # beside results.json: what it was graded under
+# The kit's files that grade a submission: the suites, the stubs the pristine
+# kit is built from, the wheats and chaffs, and the grader itself.
+KIT_CODE = ("conftest.py", "pyproject.toml", "partA", "partB", "partC", "grading")
+
+
+def grading_digest(settings: Path | None = None) -> str:
+    """A digest of how submissions are graded: the settings and the kit's code.
+
+    The settings count as the grader reads them (a comment changes nothing),
+    all but ``[handout]``, which only ``handout`` reads.
+    """
+    read = dataclasses.asdict(load_settings(settings))
+    read.pop("handout", None)
+    digest = hashlib.sha256(json.dumps(read, sort_keys=True).encode())
+    for path in _kit_files():
+        digest.update(path.relative_to(KIT_ROOT).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _kit_files() -> list[Path]:
+    found = []
+    for item in KIT_CODE:
+        path = KIT_ROOT / item
+        found += [path] if path.is_file() else sorted(path.rglob("*"))
+    return [
+        path
+        for path in found
+        if path.is_file()
+        and path.suffix in (".py", ".toml")
+        and "__pycache__" not in path.parts
+        and not _not_grading(path)
+    ]
+
+
+def _not_grading(path: Path) -> bool:
+    """grading/'s own tests and what only shows the grades: a change to them
+    changes no grade."""
+    if path.parent != KIT_ROOT / "grading":
+        return False
+    return path.name.startswith("test_") or path.name in REPORT_ONLY
+
+
+REPORT_ONLY = ("report_html.py", "similarity.py", "sample_class.py")
+
+
+def submission_digest(submission: Path, key: str = "") -> str:
+    """A digest of a submission's files (names and bytes; links as links), and
+    ``key``: how it is graded (``grading_digest``)."""
+    digest = hashlib.sha256(key.encode() + b"\0")
+    for path in _files_in(submission):
+        name = path.relative_to(submission).as_posix() if submission.is_dir() else ""
+        digest.update(name.encode() + b"\0")
+        if path.is_symlink():
+            digest.update(b"link:" + os.readlink(path).encode() + b"\0")
+        elif path.is_file():
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _files_in(submission: Path) -> list[Path]:
+    """A zip itself, or every entry under a folder (links not followed)."""
+    if not submission.is_dir():
+        return [submission]
+    found = []
+    for top, folders, files in os.walk(submission):
+        folders.sort()
+        found += [Path(top, name) for name in sorted(files + folders)]
+    return found
+
+
+def _reusable(
+    submissions: dict[str, Path], out: Path, digests: dict[str, str]
+) -> list[Outcome]:
+    """The outcomes of the submissions graded before under the same digest."""
+    kept = []
+    for student in submissions:
+        folder = out / _safe(student)
+        before = _read_results(folder / DIGEST_FILE)
+        report = _read_results(folder / "results.json")
+        if before is None or report is None or before.get("digest") != digests[student]:
+            continue
+        seconds = float(before.get("seconds") or 0)
+        outcome = _outcome(
+            student, report, seconds, _status_of(report), folder / "results.json"
+        )
+        kept.append(dataclasses.replace(outcome, reused=True))
+    return kept
+
+
 # Showing progress.
 
 
 class Progress:
-    """A one-line bar redrawn with \\r on a terminal; a line a student otherwise."""
+    """How the grading goes: on a terminal, a bar (tqdm's) with the time left
+    and the slowest submission so far; elsewhere, a line a submission."""
 
-    WIDTH = 30
-
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None, reused: int = 0):
         self.total = total
         self.done = 0
         self.stream = stream or sys.stderr
-        self.live = self.stream.isatty()
-        self.started = time.monotonic()
+        self.slowest: Outcome | None = None
+        if reused:
+            self.stream.write(
+                f"reused {reused} results graded before (nothing they depend on "
+                f"changed); grading {total}\n"
+            )
+        self.bar = _bar(total, self.stream) if self.stream.isatty() else None
 
     def advance(self, outcome: Outcome) -> None:
         self.done += 1
+        if self.slowest is None or outcome.seconds > self.slowest.seconds:
+            self.slowest = outcome
         what = f"{outcome.student}: {_points(outcome)}"
-        if self.live:
-            self.stream.write(f"\r{self._bar()}  last: {what[:40]:<40}")
-        else:
+        if self.bar is None:
             width = len(str(self.total))
             self.stream.write(
                 f"[{self.done:{width}}/{self.total}] {what} ({outcome.seconds:.1f} s)\n"
             )
-        self.stream.flush()
+            self.stream.flush()
+            return
+        slowest = f"{self.slowest.student} {_clock(self.slowest.seconds)}"
+        self.bar.set_postfix_str(f"slowest: {slowest}, last: {what[:30]}", False)
+        self.bar.update()
 
     def finish(self) -> None:
-        if self.live:
-            self.stream.write("\n")
-            self.stream.flush()
+        if self.bar is not None:
+            self.bar.close()
 
-    def _bar(self) -> str:
-        filled = self.WIDTH * self.done // max(1, self.total)
-        elapsed = time.monotonic() - self.started
-        left = elapsed / self.done * (self.total - self.done) if self.done else 0
-        return (
-            f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] "
-            f"{self.done}/{self.total}  {_clock(elapsed)} elapsed, "
-            f"~{_clock(left)} left"
-        )
+
+def _bar(total: int, stream: TextIO):
+    """tqdm's bar on ``stream``, or None without tqdm (then: a line each)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(
+        total=total,
+        file=stream,
+        unit="submission",
+        bar_format="{n_fmt}/{total_fmt} |{bar}| {elapsed} elapsed, "
+        "~{remaining} left{postfix}",
+        dynamic_ncols=True,
+    )
 
 
 def _clock(seconds: float) -> str:
@@ -341,9 +485,11 @@ def write_csv(outcomes: Sequence[Outcome], path: Path) -> None:
 
 def summary(outcomes: Sequence[Outcome], wall: float, jobs: int, top: int = 10) -> str:
     """A histogram of the totals, the commonest failures, and who was not graded."""
+    reused = sum(outcome.reused for outcome in outcomes)
+    again = f"; {reused} reused from an earlier run" if reused else ""
     lines = [
         f"Graded {len(outcomes)} submissions in {_clock(wall)} "
-        f"({wall:.1f} s wall, {jobs} at a time)."
+        f"({wall:.1f} s wall, {jobs} at a time{again})."
     ]
     if outcomes:
         lines += ["", *_histogram(outcomes), "", *_common_failures(outcomes, top)]
@@ -442,6 +588,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
         help=f"seconds before one submission's grader is killed "
         f"(default: {DEFAULT_TIMEOUT:g}; a backstop, the grader bounds itself)",
     )
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="re-grade every submission, even those graded before under the "
+        "same files, settings and kit",
+    )
     parser.set_defaults(handler=command)
 
 
@@ -463,22 +615,48 @@ def command(args: argparse.Namespace) -> int:
         return 2
     print(f"batch: {len(submissions)} submissions, {args.jobs} at a time -> {out}")
     started = time.monotonic()
-    progress = Progress(len(submissions))
     outcomes = grade_all(
         submissions,
         out,
         jobs=args.jobs,
         timeout=args.timeout,
-        progress=progress,
+        stream=sys.stderr,
         settings=args.settings,
+        fresh=args.fresh,
     )
-    text = summary(outcomes, time.monotonic() - started, args.jobs)
+    wall = time.monotonic() - started
+    text = summary(outcomes, wall, args.jobs)
     csv_path = args.csv or out / "grades.csv"
     write_csv(outcomes, csv_path)
     (out / "summary.txt").write_text(text + "\n", encoding="utf-8")
     print(f"\n{text}\n\nGrades: {csv_path}\nResults: {out}/<student>/results.json")
-    finished = ("graded", "refused")
-    return 0 if all(outcome.status in finished for outcome in outcomes) else 1
+    print(write_report(outcomes, csv_path.with_name("report.html"), submissions, args))
+    return 0 if all(outcome.status in FINISHED for outcome in outcomes) else 1
+
+
+def write_report(
+    outcomes: Sequence[Outcome],
+    path: Path,
+    submissions: dict[str, Path],
+    args: argparse.Namespace,
+) -> str:
+    """Write report.html; say where, and how long it took, or why not."""
+    try:
+        from grading import report_html
+    except ImportError as error:
+        return (
+            f"Report: not written ({error.name} is missing). It needs the "
+            'instructor\'s extra: python -m pip install -e ".[grading]"'
+        )
+    started = time.monotonic()
+    try:  # the grades are written already: a report that fails costs only itself
+        report_html.write_report(
+            outcomes, path, submissions, settings=args.settings, jobs=args.jobs
+        )
+    except Exception:
+        traceback.print_exc()
+        return "Report: not written: it failed (above). The grades are all there."
+    return f"Report: {path} (made in {time.monotonic() - started:.1f} s)"
 
 
 # The child process that grades one submission.

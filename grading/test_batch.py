@@ -4,9 +4,12 @@ The whole verb on real submissions is in ``test_grading_end_to_end.py``."""
 
 from __future__ import annotations
 
+import argparse
 import csv
+import dataclasses
 import io
 import json
+import sys
 import zipfile
 from pathlib import Path
 
@@ -109,20 +112,24 @@ def test_progress_is_plain_lines_off_a_terminal() -> None:
     ]
 
 
-def test_progress_redraws_one_line_on_a_terminal() -> None:
+def test_progress_on_a_terminal_is_a_bar_with_time_left_and_the_slowest() -> None:
     class Terminal(io.StringIO):
         def isatty(self) -> bool:
             return True
 
     stream = Terminal()
-    progress = Progress(4, stream)
-    progress.advance(outcome("alice", 16))
+    progress = Progress(4, stream, reused=3)
+    progress.advance(dataclasses.replace(outcome("alice", 16), seconds=95.0))
+    progress.advance(outcome("bob", 3))
     progress.finish()
     text = stream.getvalue()
-    assert text.startswith("\r[" + "#" * 7 + "." * 23 + "] 1/4")
-    assert "last: alice: 16/16" in text
+    assert text.startswith("reused 3 results graded before")
+    last = text.split("\r")[-1]  # tqdm redraws the line in place
+    assert last.startswith("2/4 |")
+    assert "elapsed, ~" in last
+    assert " left, slowest: alice 1:35, last: bob: 3/16" in last
     assert text.endswith("\n")
-    assert text.count("\n") == 1
+    assert text.count("\n") == 2
 
 
 def test_a_grader_that_does_not_finish_still_leaves_results(tmp_path: Path) -> None:
@@ -164,3 +171,77 @@ def test_the_verb_grades_a_folder(
     assert (out / "summary.txt").read_text().startswith("Graded 2 submissions")
     assert not (tmp_path / "escaped.txt").exists()
     assert status == 0
+
+
+def refused_class(folder: Path) -> dict[str, Path]:
+    """Two submissions the grader turns down at once: quick to grade."""
+    (folder / "empty").mkdir(parents=True)
+    (folder / "notes").mkdir()
+    (folder / "notes" / "todo.txt").write_text("hand in on Friday")
+    return find_submissions(folder)
+
+
+def test_a_regrade_reuses_what_did_not_change(tmp_path: Path) -> None:
+    submissions = refused_class(tmp_path / "class")
+    out = tmp_path / "out"
+    first = batch.grade_all(submissions, out)
+    assert [o.reused for o in first] == [False, False]
+    again = batch.grade_all(submissions, out)
+    assert [o.reused for o in again] == [True, True]
+    assert [o.status for o in again] == ["refused", "refused"]
+    assert again[0].seconds == pytest.approx(first[0].seconds, abs=0.01)
+    (submissions["notes"] / "todo.txt").write_text("hand in on Monday")
+    handed_in_again = batch.grade_all(submissions, out)
+    assert [o.reused for o in handed_in_again] == [True, False]
+    fresh = batch.grade_all(submissions, out, fresh=True)
+    assert [o.reused for o in fresh] == [False, False]
+
+
+def test_a_setting_the_grader_reads_invalidates_what_it_kept(tmp_path: Path) -> None:
+    submissions = refused_class(tmp_path / "class")
+    out = tmp_path / "out"
+    settings = tmp_path / "settings.toml"
+    default = (Path(batch.__file__).with_name("settings.toml")).read_text()
+    settings.write_text(default)
+    batch.grade_all(submissions, out, settings=settings)
+    settings.write_text(default.replace('hints = "hints"', 'hints = "design"'))
+    unread = batch.grade_all(submissions, out, settings=settings)
+    assert [o.reused for o in unread] == [True, True]  # grading never reads it
+    settings.write_text(default.replace("format = 1", "format = 2"))
+    read = batch.grade_all(submissions, out, settings=settings)
+    assert [o.reused for o in read] == [False, False]
+
+
+def test_the_digest_of_a_submission_is_of_its_names_and_bytes(tmp_path: Path) -> None:
+    (tmp_path / "a" / "partA").mkdir(parents=True)
+    (tmp_path / "a" / "partA" / "server.py").write_text("x = 1\n")
+    digest = batch.submission_digest(tmp_path / "a", "key")
+    assert batch.submission_digest(tmp_path / "a", "key") == digest
+    assert batch.submission_digest(tmp_path / "a", "other key") != digest
+    (tmp_path / "a" / "partA" / "server.py").rename(tmp_path / "a" / "partA" / "s.py")
+    assert batch.submission_digest(tmp_path / "a", "key") != digest
+
+
+def test_a_grader_that_did_not_finish_is_not_kept(tmp_path: Path) -> None:
+    (tmp_path / "alice").mkdir()
+    out = tmp_path / "out"
+    result = batch.grade_one("alice", tmp_path / "alice", out, 0.01, digest="d")
+    assert result.status.startswith("timed out")
+    assert not (out / batch.DIGEST_FILE).exists()
+
+
+def test_without_the_report_libraries_batch_says_how_to_get_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import grading
+
+    monkeypatch.delattr(grading, "report_html", raising=False)
+    monkeypatch.delitem(sys.modules, "grading.report_html", raising=False)
+    monkeypatch.setitem(sys.modules, "jinja2", None)  # as if not installed
+    args = argparse.Namespace(settings=None, jobs=1)
+    said = batch.write_report([], tmp_path / "report.html", {}, args)
+    assert said == (
+        "Report: not written (jinja2 is missing). It needs the instructor's "
+        'extra: python -m pip install -e ".[grading]"'
+    )
+    assert not (tmp_path / "report.html").exists()
