@@ -73,6 +73,7 @@ class Outcome:
     results: Path  # its results.json
     reason: str = ""  # for "refused": why the grader turned it down
     reused: bool = False  # kept from an earlier run: nothing it depends on changed
+    kept: tuple[str, ...] = ()  # re-graded in part: these parts kept from before
 
 
 # Finding the submissions.
@@ -143,6 +144,7 @@ def grade_all(
                 timeout,
                 settings,
                 digests[student],
+                keep_parts=not fresh,
             )
             for student in todo
         ]
@@ -167,20 +169,29 @@ def grade_one(
     timeout: float,
     settings: Path | None = None,
     digest: str = "",
+    keep_parts: bool = True,
 ) -> Outcome:
     """Grade one submission in a child process; never raises, never hangs.
 
     ``digest``: what it is graded under, kept beside its results when the
     grader finished (graded or refused) so that a re-run can reuse them.
+    ``keep_parts``: the parts of an earlier grading in ``folder`` that
+    nothing has changed for are kept (grading/reuse.py), not graded again.
     """
     started = time.monotonic()
+    earlier = folder.with_name(folder.name + ".earlier")
+    shutil.rmtree(earlier, ignore_errors=True)
+    if keep_parts and (folder / "results.json").is_file():
+        folder.rename(earlier)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     results = folder / "results.json"
     command = [sys.executable, "-m", "grading.batch", str(submission), str(results)]
-    command += [str(settings.resolve())] if settings else []
+    command += [str(settings.resolve())] if settings else [""]
+    command += [str(earlier / "results.json")] if earlier.is_dir() else []
     with open(folder / "grader.log", "wb") as log:
         returncode = _run_bounded(command, log, timeout)
+    shutil.rmtree(earlier, ignore_errors=True)
     seconds = time.monotonic() - started
     report = _read_results(results)
     if report is None:
@@ -268,8 +279,19 @@ def _outcome(
         output = str(report.get("output", ""))
         said = output.partition("could not be graded: ")[2] or output
         reason = " ".join(said.split())[:200]
+    extra = report.get("extra_data")
+    kept = extra.get("kept", []) if isinstance(extra, dict) else []
     return Outcome(
-        student, total, maximum, parts, seconds, status, failed, results, reason
+        student,
+        total,
+        maximum,
+        parts,
+        seconds,
+        status,
+        failed,
+        results,
+        reason,
+        kept=tuple(str(part) for part in kept if isinstance(kept, list)),
     )
 
 
@@ -487,6 +509,13 @@ def summary(outcomes: Sequence[Outcome], wall: float, jobs: int, top: int = 10) 
     """A histogram of the totals, the commonest failures, and who was not graded."""
     reused = sum(outcome.reused for outcome in outcomes)
     again = f"; {reused} reused from an earlier run" if reused else ""
+    partly = [o for o in outcomes if o.kept and not o.reused]
+    if partly:
+        kept = sorted({part for outcome in partly for part in outcome.kept})
+        again += (
+            f"; {len(partly)} re-graded in part, keeping what had not changed "
+            f"({', '.join(kept)})"
+        )
     lines = [
         f"Graded {len(outcomes)} submissions in {_clock(wall)} "
         f"({wall:.1f} s wall, {jobs} at a time{again})."
@@ -663,12 +692,18 @@ def write_report(
 
 
 def _grade_in_child(argv: Sequence[str]) -> int:
-    """``python -m grading.batch SUBMISSION RESULTS [SETTINGS]``: grade, write."""
+    """``python -m grading.batch SUBMISSION RESULTS [SETTINGS [EARLIER]]``: grade
+    (keeping what it can of EARLIER's results), write. SETTINGS "" is the
+    default settings."""
     from grading.grade import grade_submission, write_results
 
-    submission, results, *settings = (Path(arg) for arg in argv)
+    submission, results, settings, earlier = [*argv, "", ""][:4]
     try:
-        report = grade_submission(submission, load_settings(*settings))
+        report = grade_submission(
+            Path(submission),
+            load_settings(settings or None),
+            Path(earlier) if earlier else None,
+        )
     except Exception:
         traceback.print_exc()
         return 1

@@ -56,6 +56,7 @@ from grading import (
     judge_partA,
     judge_partB,
     judge_partC,
+    reuse,
     rules,
     runs,
     sandbox,
@@ -84,17 +85,22 @@ class GraderFault(RuntimeError):
     """The grader cannot grade at all; the message says why, for the staff."""
 
 
-def grade_submission(submission: Path, settings: Settings | None = None) -> GradeReport:
+def grade_submission(
+    submission: Path, settings: Settings | None = None, before: Path | None = None
+) -> GradeReport:
     """Grade the folder or zip ``submission``; never raises for what it holds.
 
     A submission that cannot be read gives a report in which every test has
     0 points and says why ("refused"); a grader that cannot grade gives one
-    that says it is not a grade ("grader failed").
+    that says it is not a grade ("grader failed"). ``before``: the results
+    file of an earlier grading of this submission; each part that nothing it
+    depends on has changed for is kept from it, not graded again
+    (grading/reuse.py).
     """
     started = time.monotonic()
     settings = settings or load_settings()
     submission = Path(submission)
-    status, faults = GRADED, []
+    status, faults, parts, kept = GRADED, [], {}, {}
     try:
         _check_tools()
         files, notes = collect(submission, settings)
@@ -103,7 +109,9 @@ def grade_submission(submission: Path, settings: Settings | None = None) -> Grad
                 "none of the files to grade is in it:\n" + "\n".join(notes)
             )
         job = runs.Job(Path(), settings, started + settings.runs.total_seconds, notes)
-        tests, isolation = _grade_files(job, files, faults)
+        parts = reuse.digests(files, settings)
+        kept = reuse.kept(before, parts)
+        tests, isolation = _grade_files(job, files, faults, kept)
         output = "\n".join(notes)
     except SubmissionError as error:
         tests, isolation = _all_failed(settings, f"not graded: {error}"), []
@@ -118,9 +126,11 @@ def grade_submission(submission: Path, settings: Settings | None = None) -> Grad
         tests, isolation = _all_failed(settings, not_graded), []
         output = f"{not_graded}. This is not your grade."
         status = GRADER_FAILED
-    return _report(
+    report = _report(
         submission, settings, tests, isolation, output, started, status, faults
     )
+    report.parts, report.kept = parts, sorted(kept)
+    return report
 
 
 def _check_tools() -> None:
@@ -161,7 +171,10 @@ def _report(
 
 
 def _grade_files(
-    job: runs.Job, files: dict[str, bytes | None], faults: list[str]
+    job: runs.Job,
+    files: dict[str, bytes | None],
+    faults: list[str],
+    kept: dict[str, list[TestResult]],
 ) -> tuple[list[TestResult], list[str]]:
     settings = job.settings
     with tempfile.TemporaryDirectory(prefix="p0-grade-") as folder:
@@ -180,9 +193,14 @@ def _grade_files(
             runs.scratch(work / name)
         os.chmod(work, 0o755)
         with ThreadPoolExecutor(2, thread_name_prefix="grade") as pool:
-            servers = pool.submit(_grade_servers, job, files)
-            partB = pool.submit(judge_partB.grade, job, files[TESTS])
-            format_ = judge_format.grade(job, kit, files, faults)
+            servers = pool.submit(_grade_servers, job, files, kept)
+            partB = pool.submit(
+                _or_kept, kept, "partB", judge_partB.grade, job, files[TESTS]
+            )
+            if "format" in kept:
+                format_ = kept["format"]
+            else:
+                format_ = judge_format.grade(job, kit, files, faults)
             checked = rules.grade(files[SERVER], settings)
             if settings.partC.enabled:
                 checked += rules.grade(files[PARTC_SERVER], settings, PARTC_SERVER)
@@ -192,14 +210,21 @@ def _grade_files(
 
 
 def _grade_servers(
-    job: runs.Job, files: dict[str, bytes | None]
+    job: runs.Job, files: dict[str, bytes | None], kept: dict[str, list[TestResult]]
 ) -> tuple[list[TestResult], list[str]]:
     """partA's suites, then partC's (when on): one after the other."""
-    tests, lineA = judge_partA.grade(job, files[SERVER])
+    tests, lineA = _or_kept(kept, "partA", judge_partA.grade, job, files[SERVER])
     if not job.settings.partC.enabled:
         return tests, [lineA]
-    testsC, lineC = judge_partC.grade(job, files)
+    testsC, lineC = _or_kept(kept, "partC", judge_partC.grade, job, files)
     return tests + testsC, [lineA, lineC]
+
+
+def _or_kept(kept: dict[str, list[TestResult]], part: str, judge, *args):
+    """The part's entries kept from before, or ``judge(*args)``'s."""
+    if part in kept:
+        return kept[part], f"{part}: kept from an earlier grading (nothing changed)"
+    return judge(*args)
 
 
 def _all_failed(settings: Settings, why: str) -> list[TestResult]:

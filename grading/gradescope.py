@@ -34,6 +34,8 @@ def results(report: GradeReport) -> dict:
             "status": report.status,
             "faults": report.faults,
             "isolation": report.isolation,
+            "parts": report.parts,
+            "kept": report.kept,
         },
         "tests": [
             {

@@ -62,6 +62,8 @@ class GradeReport:
     # GRADER_FAILED: the grader could not grade it (its own fault)
     status: str = GRADED
     faults: list[str] = field(default_factory=list)  # the grader's, for the staff
+    parts: dict[str, str] = field(default_factory=dict)  # each part's digest (reuse)
+    kept: list[str] = field(default_factory=list)  # parts kept from an earlier grading
 
     @property
     def graded(self) -> bool:

@@ -245,3 +245,56 @@ def test_without_the_report_libraries_batch_says_how_to_get_them(
         'extra: python -m pip install -e ".[grading]"'
     )
     assert not (tmp_path / "report.html").exists()
+
+
+QUICKER = [  # the default settings, made quick: two partA tests, one run a squarer
+    *(f"{test} = 1" for test in ("test_basic3", "test_basic4", "test_basic5")),
+    *(f"{test} = 1" for test in ("test_basic6", "test_count1", "test_count2")),
+    "test_slow_client1 = 1",
+    "test_slow_client2 = 1",
+    "partB_wheat_runs = 0",
+    "partB_chaff_runs = 2",
+]
+
+
+def quicker(settings: str) -> str:
+    for line in QUICKER:
+        assert line in settings, line
+        key = line.split(" = ")[0]
+        settings = settings.replace(line, f"{key} = {1 if 'runs' in key else 0}")
+    return settings
+
+
+@pytest.mark.slow
+def test_a_setting_that_partA_does_not_read_regrades_the_rest_only(
+    tmp_path: Path,
+) -> None:
+    """``points.format`` changed: partA and partB are kept, the format and the
+    rules checked again; a new partB file: partB judged again, partA kept."""
+    student = tmp_path / "class" / "alice"
+    for name in ("partA/server.py", "partB/test_squarer.py"):
+        (student / name).parent.mkdir(parents=True, exist_ok=True)
+        (student / name).write_bytes((batch.KIT_ROOT / name).read_bytes())
+    default = Path(batch.__file__).with_name("settings.toml").read_text()
+    settings = tmp_path / "settings.toml"
+    settings.write_text(quicker(default))
+    submissions = find_submissions(tmp_path / "class")
+    out = tmp_path / "out"
+    [first] = batch.grade_all(submissions, out, settings=settings)
+    assert (first.score, first.kept) == (8, ())
+    settings.write_text(quicker(default).replace("format = 1", "format = 2"))
+    [again] = batch.grade_all(submissions, out, settings=settings)
+    assert not again.reused
+    assert again.kept == ("partA", "partB")
+    assert again.score == 9
+    assert again.seconds < first.seconds
+    report = json.loads(again.results.read_text())
+    assert "partA: kept from an earlier grading" in " ".join(
+        report["extra_data"]["isolation"]
+    )
+    summary = batch.summary([again], 1.0, 1)
+    assert "1 re-graded in part, keeping what had not changed (partA, partB)" in summary
+    with (student / "partB/test_squarer.py").open("a") as tests:
+        tests.write("\n\ndef test_one_more() -> None:\n    assert 3 * 3 == 9\n")
+    [handed_in_again] = batch.grade_all(submissions, out, settings=settings)
+    assert handed_in_again.kept == ("partA",)
