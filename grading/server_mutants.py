@@ -10,9 +10,22 @@ is easy to see.
 from __future__ import annotations
 
 import queue
+import socket
+import struct
 import threading
+import time
 
-from partA.server import KeyValueServer, Request, _Client, parse_request
+from partA.server import (
+    GONE,
+    LEFT,
+    RECV_SIZE,
+    STOP,
+    KeyValueServer,
+    Request,
+    _Client,
+    _shutdown,
+    parse_request,
+)
 
 
 class UnboundedOutbox(KeyValueServer):
@@ -122,6 +135,150 @@ class ThreadStartKillsAccept(KeyValueServer):
         return True
 
 
+# ----- framing, leaks and the protocol's corners (graded: on every run) -----
+
+
+class OneRecvOneLine(KeyValueServer):
+    """Takes what one ``recv()`` returns for one request line."""
+
+    def _read(self, client: _Client) -> None:
+        self._start(client, client.writer, GONE)
+        try:
+            while data := client.conn.recv(RECV_SIZE):
+                requests = self._parse_all(client, [data.rstrip(b"\r\n")])
+                if requests:
+                    self._submit(client, requests)
+        except OSError:
+            pass
+        finally:
+            self._inbox.put((LEFT, client, None))
+
+
+class RecvCutsLines(KeyValueServer):
+    """Splits each ``recv()`` into lines on its own: the unfinished end of one
+    is taken for a whole line, and the start of the next for another."""
+
+    def _read(self, client: _Client) -> None:
+        self._start(client, client.writer, GONE)
+        try:
+            while data := client.conn.recv(RECV_SIZE):
+                lines = data.removesuffix(b"\n").split(b"\n")
+                requests = self._parse_all(client, lines)
+                if requests:
+                    self._submit(client, requests)
+        except OSError:
+            pass
+        finally:
+            self._inbox.put((LEFT, client, None))
+
+
+class CloseSleepsInsteadOfJoining(KeyValueServer):
+    """close() tells the threads to stop, then waits a while instead of joining
+    them: they are usually done by then, so no thread is left running."""
+
+    def close(self) -> None:
+        if self._closed or self._listener is None:
+            self._closed = True
+            return
+        self._closed = True
+        self._closing.set()
+        self._wake_accept()
+        self._inbox.put((STOP, None, None))
+        time.sleep(0.5)  # "long enough" for accept and the coordinator to end
+        self._listener.close()
+
+
+class IgnoresUpdateOfAbsentKey(KeyValueServer):
+    """An Update of a key that is absent does nothing (it should store [new])."""
+
+    def _on_requests(self, client: _Client, requests: list[Request]) -> None:
+        for request in requests:
+            if request.op != "Update" or self._store.get(request.key):
+                super()._on_requests(client, [request])
+
+
+class RepliesToGetOfAbsentKey(KeyValueServer):
+    """A Get of an absent key is answered ``key:`` (it should get no reply)."""
+
+    def _on_requests(self, client: _Client, requests: list[Request]) -> None:
+        for request in requests:
+            super()._on_requests(client, [request])
+            if request.op == "Get" and not self._store.get(request.key):
+                self._reply(client, request.key.encode() + b":\n")
+
+
+# ----- how a client loses its connection (every way has its message) ------
+
+
+class DisconnectsSlowReader(KeyValueServer):
+    """Disconnects a client whose outbox is full, instead of dropping replies."""
+
+    def _reply(self, client: _Client, reply: bytes) -> None:
+        if client.outbox.qsize() >= 500:
+            _shutdown(client.conn)
+        else:
+            super()._reply(client, reply)
+
+
+class HangsUpEarly(KeyValueServer):
+    """Closes a client's connection after its 100th request."""
+
+    def _submit(self, client: _Client, requests: list[Request]) -> None:
+        client.seen = getattr(client, "seen", 0) + len(requests)
+        super()._submit(client, requests)
+        if client.seen >= 100:
+            _shutdown(client.conn)
+
+
+class ResetsEarly(KeyValueServer):
+    """Resets a client's connection (SO_LINGER 0) after its 100th request."""
+
+    def _submit(self, client: _Client, requests: list[Request]) -> None:
+        client.seen = getattr(client, "seen", 0) + len(requests)
+        super()._submit(client, requests)
+        if client.seen >= 100 and not getattr(client, "reset", False):
+            client.reset = True
+            linger = struct.pack("ii", 1, 0)
+            client.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            client.conn.close()  # with unread data and SO_LINGER 0: a reset
+
+
+# ----- state with two owners (the ownership checker, on every run) ---------
+
+
+class CounterInReaders(KeyValueServer):
+    """Every reader counts the requests it reads in one shared attribute."""
+
+    def _submit(self, client: _Client, requests: list[Request]) -> None:
+        self._requests_seen = getattr(self, "_requests_seen", 0) + len(requests)
+        super()._submit(client, requests)
+
+
+class AcceptOwnsClientTable(KeyValueServer):
+    """The accept thread adds new clients to the table and counts them itself;
+    the coordinator removes them and counts the drops."""
+
+    def _admit(self, client: _Client) -> None:
+        self._clients[client.id] = client
+        self._active += 1
+        super()._admit(client)
+
+    def _on_joined(self, client: _Client, _: None) -> None:
+        pass  # done by accept
+
+
+class WriterSharesPending(KeyValueServer):
+    """The coordinator counts each client's queued replies up, its writer down."""
+
+    def _reply(self, client: _Client, reply: bytes) -> None:
+        client.pending = getattr(client, "pending", 0) + 1
+        super()._reply(client, reply)
+
+    def _send(self, client: _Client, data: bytes) -> bool:
+        client.pending = getattr(client, "pending", 0) - data.count(b"\n")
+        return super()._send(client, data)
+
+
 # Which suite must catch each mutant, and a phrase its failure message holds.
 CAUGHT_BY = {
     "UnboundedOutbox": ("test_slow_client.py", "none were dropped"),
@@ -133,6 +290,20 @@ CAUGHT_BY = {
     "RepliesToEveryone": ("test_basic.py", "another client's Get"),
     "ReaderCrashes": ("test_basic.py", "RuntimeError: bug in the reader"),
     "LeavesSocketsOpen": ("test_count.py", "socket(s) still open"),
+    "OneRecvOneLine": ("test_basic.py", "the server cut a request"),
+    "RecvCutsLines": ("test_basic.py", "the server cut a request"),
+    "CloseSleepsInsteadOfJoining": ("test_basic.py", "without joining 2 thread(s)"),
+    "IgnoresUpdateOfAbsentKey": ("test_basic.py", "An Update of an absent key"),
+    "RepliesToGetOfAbsentKey": ("test_basic.py", "absent key gets no reply"),
+    "DisconnectsSlowReader": (
+        "test_slow_client.py",
+        "a slow client loses replies, never its connection",
+    ),
+    "HangsUpEarly": ("test_basic.py", "the server closed client 0's connection"),
+    "ResetsEarly": ("test_basic.py", "the server reset client 0's connection"),
+    "CounterInReaders": ("test_basic.py", "self._requests_seen written by reader-"),
+    "AcceptOwnsClientTable": ("test_count.py", "written by accept"),
+    "WriterSharesPending": ("test_basic.py", "_Client.pending written by"),
 }
 
 # Mutants that only the ungraded robustness suites are meant to catch.

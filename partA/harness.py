@@ -41,6 +41,7 @@ try:  # not on Windows: see _unread
 except ImportError:
     fcntl = termios = None
 
+from partA import ownership
 from partA.kvstore import InMemoryKVStore, KVStore
 
 REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
@@ -48,6 +49,11 @@ REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
 
 CALL_TIMEOUT = float(os.environ.get("KV_CALL_TIMEOUT", "10"))
 """Seconds that ``start``, ``close`` and the counts may take to return."""
+
+OWNERSHIP = os.environ.get("KV_OWNERSHIP", "on") != "off"
+"""Whether the ownership checker watches the server (``KV_OWNERSHIP=off``: not)."""
+
+ownership.install()  # before the server's module is imported: see install()
 
 DEFAULT_SERVER = "partA.server:KeyValueServer"
 
@@ -181,6 +187,10 @@ class ServerUnderTest:
         self.store = CheckedStore()
         self._threads_before = set(threading.enumerate())
         self._first_socket = _recorded()
+        self.watch = ownership.Watch()
+        self.watch.begin()
+        if OWNERSHIP:
+            self.watch.watch_classes(server_class)
         self.clients: list[TestClient] = []
         self.closed = False
         # Whether each key and value the store is given came whole from a
@@ -192,6 +202,7 @@ class ServerUnderTest:
         self.cut_requests: list[tuple[str, str, tuple[bytes, ...]]] = []
         self.store.observe = self._observe
         self.server = self.call("the constructor", server_class, self.store)
+        self.watch.server = self.server
         self.port = self.call("start(0)", self.server.start, 0)
 
     def call(self, what: str, function: Callable, *args: object) -> object:
@@ -310,7 +321,10 @@ class ServerUnderTest:
         """
         if not self.closed:
             self.closed = True
-            self.call("close()", self.server.close)
+            try:
+                self.call("close()", self.server.close)
+            finally:
+                self.watch.stop()
             for client in self.clients:
                 client.close()
 
@@ -319,12 +333,17 @@ class ServerUnderTest:
         if self.closed:
             return
         self.closed = True
-        self.call("close()", self.server.close)  # with the clients still connected
+        try:
+            self.call("close()", self.server.close)  # with the clients connected
+        finally:
+            self.watch.stop()
         for client in self.clients:
             client.close()
         self.fail_on_cut_requests()
         self._check_races()
+        self._check_ownership()
         self._check_threads()
+        self._check_joins()
         self._check_sockets()
 
     def _check_races(self) -> None:
@@ -334,6 +353,30 @@ class ServerUnderTest:
                 + "; ".join(self.store.races)
                 + ". The store is not thread-safe: only one thread (its "
                 "owner) may ever call it.",
+                pytrace=False,
+            )
+
+    def _check_ownership(self) -> None:
+        found = self.watch.violations
+        if found:
+            pytest.fail(
+                "state written by two threads, with no message between the "
+                f"writes: {'; '.join(map(str, found))}. Give each piece of state "
+                "one owner thread; the others send the owner a message on a "
+                "queue (HANDOUT.md: One owner per piece of state).",
+                pytrace=False,
+            )
+
+    def _check_joins(self) -> None:
+        unjoined = self.watch.unjoined(lambda t: t.name.startswith("test-"))
+        if unjoined:
+            pytest.fail(
+                f"close() returned without joining {len(unjoined)} thread(s) the "
+                f"server started: {', '.join(unjoined[:10])}. They had ended, "
+                "but nothing waited for them: close() must join every thread "
+                "the server started (thread.join()), or have it joined, before "
+                "it returns; waiting a while instead is a race that a slower "
+                "machine loses.",
                 pytrace=False,
             )
 
@@ -404,16 +447,20 @@ class TestClient:
         self.sock.settimeout(REPLY_TIMEOUT)
         try:
             self.sock.connect(("127.0.0.1", port))
+            refused = None
         except OSError as error:
             self.sock.close()
+            refused = _why(error)
+        if refused is not None:
             pytest.fail(
-                f"{self.role} could not connect ({_why(error)}): the server "
+                f"{self.role} could not connect ({refused}): the server "
                 "must keep accepting connections until close()",
                 pytrace=False,
             )
         self._framing = random.Random(f"framing-{number}")
         self._server_end: socket.socket | None = None
         self._patient = True  # waits for the server to read each piece
+        self._sends = 0
         self._buffer = b""
         self.closed = False
 
@@ -422,7 +469,11 @@ class TestClient:
         lines = list(lines)
         if self.harness is not None:
             self.harness.note_sent(lines)
-        pieces = _pieces(lines, self._framing)
+        self._sends += 1
+        if self._sends <= CUT_SENDS or self._sends % CUT_SENDS == 0:
+            pieces = _pieces(lines, self._framing)
+        else:  # in one piece: waiting for the server to read it costs time
+            pieces = [b"".join(line + b"\n" for line in lines)] if lines else []
         for number, piece in enumerate(pieces, 1):
             self._send_piece(piece, during)
             if number < len(pieces):
@@ -431,17 +482,21 @@ class TestClient:
     def _send_piece(self, data: bytes, during: str) -> None:
         try:
             self.sock.sendall(data)
+            return
         except TimeoutError:
+            timed_out = True
+        except OSError as error:
+            self.ended, timed_out = _why(error), False
+        # Failing outside the except clause keeps the OSError out of the report.
+        if timed_out:
             self.fail(
                 f"{self.role} could not send for {REPLY_TIMEOUT:.0f} s"
                 f"{during}: the server stopped reading its requests"
             )
-        except OSError as error:
-            self.ended = _why(error)
-            self.fail(
-                f"{self.lost_connection()} while it was sending requests{during} "
-                f"(its send failed: {self.ended}): {self.blame()}"
-            )
+        self.fail(
+            f"{self.lost_connection()} while it was sending requests{during} "
+            f"(its send failed: {self.ended}): {self.blame()}"
+        )
 
     def _await_server_read(self) -> None:
         """Wait (a moment at most) until the server has read all we sent.
@@ -460,7 +515,7 @@ class TestClient:
             if time.monotonic() > deadline:
                 self._patient = False
                 return
-            time.sleep(0 if spin < 100 else 0.001)
+            time.sleep(0 if spin < 10 else 0.0005)
 
     def _find_server_end(self) -> socket.socket | None:
         """The server's socket of this connection, if it is in this process."""
@@ -551,6 +606,9 @@ class TestClient:
 
 PIECE_WAIT = 1.0
 """Seconds a client waits for the server to read one piece of a send."""
+
+CUT_SENDS = 16
+"""A client cuts its first 16 sends in pieces, then every 16th."""
 
 
 def _pieces(lines: list[bytes], rng: random.Random) -> list[bytes]:
