@@ -464,13 +464,17 @@ class TestClient:
         self._buffer = b""
         self.closed = False
 
-    def send(self, lines: Iterable[bytes], during: str = "") -> None:
-        """Send ``lines``; ``during`` says what else went on, should it fail."""
+    def send(self, lines: Iterable[bytes], during: str = "", cut: bool = True) -> None:
+        """Send ``lines``; ``during`` says what else went on, should it fail.
+
+        ``cut=False`` sends them in one piece (where the server is expected to
+        hang up, and a later piece would find the connection gone).
+        """
         lines = list(lines)
         if self.harness is not None:
             self.harness.note_sent(lines)
         self._sends += 1
-        if self._sends <= CUT_SENDS or self._sends % CUT_SENDS == 0:
+        if cut and (self._sends <= CUT_SENDS or self._sends % CUT_SENDS == 0):
             pieces = _pieces(lines, self._framing)
         else:  # in one piece: waiting for the server to read it costs time
             pieces = [b"".join(line + b"\n" for line in lines)] if lines else []
@@ -520,7 +524,11 @@ class TestClient:
     def _find_server_end(self) -> socket.socket | None:
         """The server's socket of this connection, if it is in this process."""
         if self._server_end is None and self.harness is not None:
-            mine = (self.sock.getsockname(), self.sock.getpeername())
+            try:
+                mine = (self.sock.getsockname(), self.sock.getpeername())
+            except OSError:  # no longer connected
+                self._patient = False
+                return None
             deadline = time.monotonic() + PIECE_WAIT
             while self._server_end is None and time.monotonic() < deadline:
                 self._server_end = self.harness.server_end(*mine)
