@@ -9,6 +9,7 @@ is easy to see.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import socket
 import struct
@@ -279,6 +280,27 @@ class WriterSharesPending(KeyValueServer):
         return super()._send(client, data)
 
 
+class PolledClosedFlag(KeyValueServer):
+    """The accept thread looks at the ``_closed`` flag that close() sets, between
+    short ``accept`` timeouts, instead of waiting on an Event."""
+
+    def _wake_accept(self) -> None:
+        pass  # accept notices the flag within 50 ms
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.05)
+        for client_id in itertools.count(1):
+            if self._closed:
+                return
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._admit(_Client(client_id, conn))
+
+
 # Which suite must catch each mutant, and a phrase its failure message holds.
 CAUGHT_BY = {
     "UnboundedOutbox": ("test_slow_client.py", "none were dropped"),
@@ -304,6 +326,7 @@ CAUGHT_BY = {
     "CounterInReaders": ("test_basic.py", "self._requests_seen written by reader-"),
     "AcceptOwnsClientTable": ("test_count.py", "written by accept"),
     "WriterSharesPending": ("test_basic.py", "_Client.pending written by"),
+    "PolledClosedFlag": ("test_basic.py", "self._closed written by the test's thread"),
 }
 
 # Mutants that only the ungraded robustness suites are meant to catch.

@@ -360,8 +360,8 @@ class ServerUnderTest:
         found = self.watch.violations
         if found:
             pytest.fail(
-                "state written by two threads, with no message between the "
-                f"writes: {'; '.join(map(str, found))}. Give each piece of state "
+                "state used by two threads, with no message between the "
+                f"two: {'; '.join(map(str, found))}. Give each piece of state "
                 "one owner thread; the others send the owner a message on a "
                 "queue (HANDOUT.md: One owner per piece of state).",
                 pytrace=False,

@@ -250,12 +250,14 @@ class Write:
 class Violation:
     state: str  # "self._active", "_Client.pending", "the dict in self._clients"
     first: Write
-    second: Write
+    second: Write  # a second write, or a read
+    read: bool = False
 
     def __str__(self) -> str:
+        second = "read" if self.read else "written"
         return (
             f"{self.state} written by {_who(self.first.thread)} ({self.first.where}) "
-            f"and {_who(self.second.thread)} ({self.second.where})"
+            f"and {second} by {_who(self.second.thread)} ({self.second.where})"
         )
 
 
@@ -298,7 +300,7 @@ class Watch:
         self.violations: list[Violation] = []
         self.server: object = None  # named "self" in messages
         self._writes: dict[tuple[int, str], tuple[object, Write]] = {}
-        self._wrapped: list[tuple[type, object]] = []  # (class, its own __setattr__)
+        self._wrapped: list[tuple[type, str, object]] = []  # (class, method, own)
         self._reported: set[str] = set()
 
     def begin(self) -> None:
@@ -309,11 +311,11 @@ class Watch:
     def stop(self) -> None:
         global _watches
         _watches = tuple(watch for watch in _watches if watch is not self)
-        for cls, own in reversed(self._wrapped):
+        for cls, method, own in reversed(self._wrapped):
             if own is None:
-                del cls.__setattr__
+                delattr(cls, method)
             else:
-                cls.__setattr__ = own
+                setattr(cls, method, own)
         self._wrapped.clear()
 
     # ----- threads ---------------------------------------------------------------
@@ -331,9 +333,13 @@ class Watch:
     def watch_classes(self, server_class: type) -> None:
         """Wrap ``__setattr__`` of the server's classes and their modules' classes."""
         for cls in _classes_to_watch(server_class):
-            own = cls.__dict__.get("__setattr__")
-            cls.__setattr__ = _recording_setattr(self, cls, own)
-            self._wrapped.append((cls, own))
+            for method, wrap in (
+                ("__setattr__", _recording_setattr),
+                ("__getattribute__", _recording_getattribute),
+            ):
+                own = cls.__dict__.get(method)
+                setattr(cls, method, wrap(self, cls, own))
+                self._wrapped.append((cls, method, own))
 
     def wrote(self, holder: object, name: str, frame: FrameType | None) -> None:
         """Record that this thread wrote ``name`` of ``holder`` (or ``holder``)."""
@@ -353,12 +359,29 @@ class Watch:
                 return  # handed over: a message came from that write to here
         self._violate(holder, name, last[1], write)
 
-    def _violate(self, holder: object, name: str, first: Write, second: Write) -> None:
+    def read(self, holder: object, name: str, frame: FrameType) -> None:
+        """Check a read of ``name`` of ``holder``: its last write must be known."""
+        entry = self._writes.get((id(holder), name))
+        me = _me()
+        if entry is None or me is None or entry[1].thread is me:
+            return  # the fast way, taken by nearly every read
+        write = entry[1]
+        clock = me.__dict__.get("_kv_clock")  # only this thread changes it
+        if clock is not None and clock.get(write.thread, 0) >= write.time:
+            return
+        with _lock:
+            if _clock_of(me).get(write.thread, 0) >= write.time:
+                return
+        self._violate(holder, name, write, Write(me, 0, _where(frame)), read=True)
+
+    def _violate(
+        self, holder: object, name: str, first: Write, second: Write, read=False
+    ) -> None:
         state = self._name(holder, name)
         if state in self._reported or len(self.violations) >= self.MAX_VIOLATIONS:
             return
         self._reported.add(state)
-        self.violations.append(Violation(state, first, second))
+        self.violations.append(Violation(state, first, second, read))
 
     def _name(self, holder: object, name: str) -> str:
         if isinstance(holder, _RECORDING):
@@ -409,6 +432,30 @@ def _recording_setattr(watch: Watch, cls: type, own: Callable | None) -> Callabl
             super(cls, self).__setattr__(name, value)
 
     return __setattr__
+
+
+def _recording_getattribute(watch: Watch, cls: type, own: Callable | None) -> Callable:
+    def __getattribute__(self: object, name: str) -> object:
+        if own is not None:
+            value = own(self, name)
+        else:
+            value = super(cls, self).__getattribute__(name)
+        if _watches and not name.startswith("_kv_"):
+            try:
+                fields = object.__getattribute__(self, "__dict__")
+            except AttributeError:
+                return value
+            if name in fields:
+                frame = sys._getframe(1)
+                if frame.f_code is not __getattribute__.__code__:  # not a subclass's
+                    thread_own = isinstance(self, threading.Thread) and (
+                        name in _THREAD_OWN
+                    )
+                    if not thread_own:
+                        watch.read(self, name, frame)
+        return value
+
+    return __getattribute__
 
 
 # ----- containers ------------------------------------------------------------------
