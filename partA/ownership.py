@@ -248,7 +248,7 @@ class Write:
 
 @dataclass
 class Violation:
-    state: str  # "self._active", "_Client.pending", "the dict in self._clients"
+    state: str  # "self._count", "Record.pending", "the dict in self._table"
     first: Write
     second: Write  # a second write, or a read
     read: bool = False
