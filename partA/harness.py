@@ -666,6 +666,8 @@ def _why(error: OSError) -> str:
         return "broken pipe: the server had closed the connection"
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(error, TimeoutError):
+        return f"no answer within {REPLY_TIMEOUT:.0f} s"
     return error.strerror or type(error).__name__
 
 
@@ -837,6 +839,14 @@ def run_clients(work: dict[TestClient, Callable[[TestClient], None]]) -> None:
         try:
             job(client)
             failures.put(None)
+        except OSError as error:  # a socket call the harness did not foresee
+            failures.put(
+                pytest.fail.Exception(
+                    f"{client.role}'s connection failed ({_why(error)}): "
+                    f"{client.blame()}",
+                    pytrace=False,
+                )
+            )
         except BaseException as error:  # handed to the test thread below
             failures.put(error)
 
