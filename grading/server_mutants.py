@@ -22,6 +22,7 @@ from partA.server import (
     RECV_SIZE,
     STOP,
     KeyValueServer,
+    LineSplitter,
     Request,
     _Client,
     _shutdown,
@@ -301,6 +302,51 @@ class PolledClosedFlag(KeyValueServer):
             self._admit(_Client(client_id, conn))
 
 
+# ----- races the ownership checker cannot see (the amplifier's: --stress) --
+
+
+class WriterPeeksStore(KeyValueServer):
+    """Each writer looks into the store itself (a statistic) every 20th send.
+    Two threads are inside the store only when that look meets the
+    coordinator's work: the checked store sees it only when it happens."""
+
+    def _send(self, client: _Client, data: bytes) -> bool:
+        client.sends = getattr(client, "sends", 0) + 1
+        if client.sends % 20 == 0:
+            self._store.get(f"key_{client.id - 1}_0")  # how big is it now?
+        return super()._send(client, data)
+
+
+_left = 0  # a module global: not state the ownership checker watches
+
+
+class GlobalDropCounter(KeyValueServer):
+    """Each reader counts its client's departure in a module global, with a
+    read-modify-write that loses an update when two readers interleave there;
+    the coordinator reports the global as count_dropped()."""
+
+    def start(self, port: int, host: str = "127.0.0.1") -> int:
+        self._base = _left
+        return super().start(port, host)
+
+    def _read(self, client: _Client) -> None:
+        global _left
+        self._start(client, client.writer, GONE)
+        lines = LineSplitter(client.id)
+        try:
+            while data := client.conn.recv(RECV_SIZE):
+                self._submit(client, self._parse_all(client, lines.feed(data)))
+        except OSError:
+            pass
+        finally:
+            _left = _left + 1
+            self._inbox.put((LEFT, client, None))
+
+    def _on_left(self, client: _Client, data: None) -> None:
+        super()._on_left(client, data)
+        self._dropped = _left - self._base
+
+
 # Which suite must catch each mutant, and a phrase its failure message holds.
 CAUGHT_BY = {
     "UnboundedOutbox": ("test_slow_client.py", "none were dropped"),
@@ -327,6 +373,13 @@ CAUGHT_BY = {
     "AcceptOwnsClientTable": ("test_count.py", "written by accept"),
     "WriterSharesPending": ("test_basic.py", "_Client.pending written by"),
     "PolledClosedFlag": ("test_basic.py", "self._closed written by the test's thread"),
+}
+
+# Races that depend on timing: how often a run catches them, with the race
+# amplifier (--stress 1) and without, is measured by grading/measure_partA.py.
+RACY = {
+    "WriterPeeksStore": ("test_basic.py", "two threads used the store"),
+    "GlobalDropCounter": ("test_count.py", "count_dropped() =="),
 }
 
 # Mutants that only the ungraded robustness suites are meant to catch.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import random
 import sys
 import threading
 
 import pytest
 
+from partA import amplifier
 from partA.harness import DEFAULT_SERVER, ServerUnderTest, load_server_class
 
 
@@ -22,9 +24,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="run each partA test N times, switching threads every 10 us, "
-        "to shake out races",
+        help="run each partA test N times, switching threads every 10 us and "
+        "with the race amplifier on (seeded yields and delays), to shake out races",
     )
+    parser.addoption(
+        "--stress-seed",
+        default=None,
+        metavar="SEED",
+        help="the race amplifier's seed (default: a new one, printed): "
+        "replays the draws of the run that printed it",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--stress", 0):
+        seed = config.getoption("--stress-seed") or str(random.randrange(10**6))
+        config._kv_stress_seed = seed
+        amplifier.start(seed)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = getattr(config, "_kv_stress_seed", None)
+    if seed is None:
+        return None
+    return f"race amplifier: seed {seed} (replay: --stress-seed {seed})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    seed = getattr(item.config, "_kv_stress_seed", None)
+    if seed is not None and report.failed:
+        report.sections.append(
+            (
+                "race amplifier",
+                f"seed {seed}; replay this test with: python -m pytest "
+                f"'{item.nodeid}' --stress 1 --stress-seed {seed}",
+            )
+        )
 
 
 STRESS_SWITCH_INTERVAL = 1e-5  # seconds; Python's default is 0.005
@@ -47,6 +85,7 @@ def _switch_threads_often(request: pytest.FixtureRequest):
         return
     interval = sys.getswitchinterval()
     sys.setswitchinterval(STRESS_SWITCH_INTERVAL)
+    amplifier.set_test(request.node.nodeid)
     yield
     sys.setswitchinterval(interval)
 

@@ -41,7 +41,7 @@ try:  # not on Windows: see _unread
 except ImportError:
     fcntl = termios = None
 
-from partA import ownership
+from partA import amplifier, ownership
 from partA.kvstore import InMemoryKVStore, KVStore
 
 REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
@@ -114,6 +114,7 @@ class CheckedStore(KVStore):
                 f"was inside {other[1]}()"
             )
         self._inside = (me, method)
+        amplifier.jiggle()  # under --stress: perhaps wait a moment
         time.sleep(0)  # let another thread run now, if one is ready to
         try:
             yield
