@@ -190,7 +190,8 @@ class ServerUnderTest:
         self._first_socket = _recorded()
         self.watch = ownership.Watch()
         self.watch.begin()
-        if OWNERSHIP:
+        watching_early = OWNERSHIP and isinstance(server_class, type)
+        if watching_early:  # from its constructor on
             self.watch.watch_classes(server_class)
         self.clients: list[TestClient] = []
         self.closed = False
@@ -204,6 +205,8 @@ class ServerUnderTest:
         self.store.observe = self._observe
         self.server = self.call("the constructor", server_class, self.store)
         self.watch.server = self.server
+        if OWNERSHIP and not watching_early:  # made by a function: watch it now
+            self.watch.watch_classes(type(self.server))
         self.port = self.call("start(0)", self.server.start, 0)
 
     def call(self, what: str, function: Callable, *args: object) -> object:
@@ -290,25 +293,26 @@ class ServerUnderTest:
         if not self.cut_requests:
             return
         method, key, values = self.cut_requests[0]
-        call = ", ".join([repr(key), *map(repr, values)])
-        fragment = ":".join([method.capitalize(), key]).encode()
-        fragment = b":".join([fragment, *values])
+        call = f"{method}({', '.join([repr(key), *map(repr, values)])})"
+        if key in self._sent_keys and all(
+            v in self._sent_values or v.rstrip(b"\r\n") in self._sent_values
+            for v in values
+        ):
+            pytest.fail(
+                f"the server called the store's {call}: a value a client sent, "
+                "with the newline that ended its request. Does the server keep "
+                "the '\\n' that ends each request as part of the stored value?",
+                pytrace=False,
+            )
+        fragment = b":".join([method.capitalize().encode(), key.encode(), *values])
         whole = next((x for x in self._sent_lines if x.startswith(fragment)), None)
         sent = f"; a client sent {whole[:80]!r}" if whole else ""
         unsent = "key" if key not in self._sent_keys else "value"
-        joined = any(
-            b"\n" in b"".join(values) or "\n" in key
-            for _, key, values in self.cut_requests
-        )
+        joined = "\n" in key or any(b"\n" in value for value in values)
         pytest.fail(
-            f"the server cut a request: it called the store's {method}({call}), "
-            f"but no client sent that {unsent}"
-            f"{sent}. "
-            + (
-                "It took two requests for one (a value holds a newline). "
-                if joined
-                else ""
-            )
+            f"the server cut a request: it called the store's {call}, but no "
+            f"client sent that {unsent}{sent}. "
+            + ("It took two requests for one (a newline inside). " if joined else "")
             + "A request is a whole line: one recv() may bring several requests, "
             "or part of one (the rest comes in a later recv()). Keep the "
             "unfinished end of what recv() returned until its newline arrives.",
