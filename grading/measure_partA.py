@@ -16,20 +16,36 @@ import subprocess
 import sys
 import time
 
-from grading.server_mutants import CAUGHT_BY, ROBUSTNESS_CAUGHT_BY
+from grading.server_mutants import CAUGHT_BY, RACY, ROBUSTNESS_CAUGHT_BY
 from grading.suite_runs import ROOT, run_suite
 
 GRADED = ["partA/test_basic.py", "partA/test_count.py", "partA/test_slow_client.py"]
 
 
-def measure_mutant(name: str, runs: int) -> str:
-    suite, phrase = (CAUGHT_BY | ROBUSTNESS_CAUGHT_BY)[name]
+def measure_mutant(name: str, runs: int, extra: list[str]) -> str:
+    suite, phrase = (CAUGHT_BY | ROBUSTNESS_CAUGHT_BY | RACY)[name]
     caught = 0
     for _ in range(runs):
-        result = run_suite(f"grading.server_mutants:{name}", suite)
+        if extra:
+            result = _run_with(f"grading.server_mutants:{name}", suite, extra)
+        else:
+            result = run_suite(f"grading.server_mutants:{name}", suite)
         output = result.stdout + result.stderr
         caught += result.returncode == 1 and phrase in output
-    return f"{name}: caught {caught}/{runs} by {suite} ({phrase!r})"
+    said = f" with {' '.join(extra)}" if extra else ""
+    return f"{name}: caught {caught}/{runs} by {suite}{said} ({phrase!r})"
+
+
+def _run_with(server: str, suite: str, extra: list[str]):
+    """``run_suite``'s command, with more options (``--stress 1``)."""
+    env = os.environ | {"KV_REPLY_TIMEOUT": "4", "KV_CALL_TIMEOUT": "3"}
+    command = [
+        sys.executable, "-m", "pytest", f"partA/{suite}", "-x", "-q",
+        "-p", "no:cacheprovider", "-p", "no:xdist", "--server", server, *extra,
+    ]  # fmt: skip
+    return subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def measure_server(spec: str, runs: int, jobs: int) -> str:
@@ -59,12 +75,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=1, help="pytest-xdist workers")
+    parser.add_argument(
+        "--with", dest="extra", default="", help='more pytest options: "--stress 1"'
+    )
     parser.add_argument("kind", choices=["mutants", "servers"])
     parser.add_argument("names", nargs="+")
     args = parser.parse_args()
     for name in args.names:
         if args.kind == "mutants":
-            print(measure_mutant(name, args.runs), flush=True)
+            print(measure_mutant(name, args.runs, args.extra.split()), flush=True)
         else:
             print(measure_server(name, args.runs, args.jobs), flush=True)
 
