@@ -321,9 +321,9 @@ _left = 0  # a module global: not state the ownership checker watches
 
 
 class GlobalDropCounter(KeyValueServer):
-    """Each reader counts its client's departure in a module global, with a
-    read-modify-write that loses an update when two readers interleave there;
-    the coordinator reports the global as count_dropped()."""
+    """Each reader counts its client's departure in a module global: it reads
+    the count, tells the coordinator, then stores the count plus one, losing
+    an update when another reader stored between; count_dropped() reports it."""
 
     def start(self, port: int, host: str = "127.0.0.1") -> int:
         self._base = _left
@@ -339,12 +339,12 @@ class GlobalDropCounter(KeyValueServer):
         except OSError:
             pass
         finally:
-            _left = _left + 1
+            seen = _left
             self._inbox.put((LEFT, client, None))
+            _left = seen + 1  # lost, if another reader stored between
 
-    def _on_left(self, client: _Client, data: None) -> None:
-        super()._on_left(client, data)
-        self._dropped = _left - self._base
+    def _on_count(self, _: None, answer: queue.Queue) -> None:
+        answer.put((self._active, _left - self._base))
 
 
 # Which suite must catch each mutant, and a phrase its failure message holds.
