@@ -9,8 +9,12 @@ import threading
 
 import pytest
 
-from partA import amplifier
+from pathlib import Path
+
+from partA import amplifier, picture
 from partA.harness import DEFAULT_SERVER, ServerUnderTest, load_server_class
+
+ROOT = Path(__file__).resolve().parent.parent  # the kit: pictures go in its build/
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,6 +58,9 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
+    harness = getattr(item, "funcargs", {}).get("kv")
+    if report.failed and isinstance(harness, ServerUnderTest):
+        _draw(item, report, harness)
     seed = getattr(item.config, "_kv_stress_seed", None)
     if seed is not None and report.failed:
         report.sections.append(
@@ -119,3 +126,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config._kv_exitstatus = exitstatus
+
+
+def _draw(item: pytest.Item, report: pytest.TestReport, harness: ServerUnderTest):
+    """Draw the failed test (partA/picture.py); name the page in its message."""
+    message = report.longreprtext
+    try:
+        path = picture.write(
+            ROOT, item.nodeid, message, harness.timeline, harness.threads_started()
+        )
+    except OSError as error:  # a read-only tree, say: the failure still counts
+        line = f"picture: not drawn ({error})"
+    else:
+        line = f"picture: {path}"
+    lines = message.rstrip("\n").splitlines()
+    errors = [x for x in lines if x.startswith("E ")]
+    if errors:  # keep it among the lines that say what went wrong
+        indent = len(errors[-1]) - len(errors[-1][1:].lstrip())
+        line = "E" + " " * max(indent - 1, 1) + line
+    report.longrepr = "\n".join([*lines, line])

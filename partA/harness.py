@@ -41,7 +41,7 @@ try:  # not on Windows: see _unread
 except ImportError:
     fcntl = termios = None
 
-from partA import amplifier, ownership
+from partA import amplifier, ownership, picture
 from partA.kvstore import InMemoryKVStore, KVStore
 
 REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
@@ -186,6 +186,7 @@ class ServerUnderTest:
 
     def __init__(self, server_class: type) -> None:
         self.store = CheckedStore()
+        self.timeline = picture.Timeline()  # drawn if the test fails
         self._threads_before = set(threading.enumerate())
         self._first_socket = _recorded()
         self.watch = ownership.Watch()
@@ -287,6 +288,14 @@ class ServerUnderTest:
             return
         if key not in self._sent_keys or not self._sent_values.issuperset(values):
             self.cut_requests.append((method, key, values))
+
+    def threads_started(self) -> list[tuple[threading.Thread, float, float | None]]:
+        """The server's threads: (thread, when started, when joined or None)."""
+        return [
+            (thread, started, self.watch.joined.get(thread))
+            for thread, started in self.watch.started
+            if not thread.name.startswith("test-")
+        ]
 
     def fail_on_cut_requests(self) -> None:
         """Fail if the store was given a key or value that no client sent."""
@@ -444,6 +453,7 @@ class TestClient:
         self.role = f"client {number}"  # "slow client 3" in the slow-client tests
         self.reading = True  # False while a slow client lets its replies pile up
         self.harness = harness
+        self.timeline = harness.timeline if harness is not None else None
         self.ended: str | None = None  # how the server ended the connection
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:  # before connect, so the window is small from start
@@ -478,6 +488,8 @@ class TestClient:
         lines = list(lines)
         if self.harness is not None:
             self.harness.note_sent(lines)
+        if lines:
+            self.note("sent", f"{len(lines)} request(s), the first {lines[0][:60]!r}")
         self._sends += 1
         if cut and (self._sends <= CUT_SENDS or self._sends % CUT_SENDS == 0):
             pieces = _pieces(lines, self._framing)
@@ -569,13 +581,21 @@ class TestClient:
                 return None
             except OSError as error:
                 self.ended = _why(error)
+                self.note("closed", self.ended)
                 return None
             if not data:
                 self.ended = "it closed the connection"
+                self.note("closed", self.ended)
                 return None
             self._buffer += data
         line, _, self._buffer = self._buffer.partition(b"\n")
+        self.note("received", repr(line[:80]))
         return line
+
+    def note(self, kind: str, text: str) -> None:
+        """Add an event to this client's lane of the timeline (see picture)."""
+        if self.timeline is not None:
+            self.timeline.add(self.role, kind, text)
 
     def read_reply(self) -> bytes | None:
         """``read_line``, failing at once should the server cut a request."""
@@ -609,6 +629,7 @@ class TestClient:
         """Fail the test; a request the server cut is the better explanation."""
         if self.harness is not None:
             self.harness.fail_on_cut_requests()
+        self.note("failure", message)
         pytest.fail(message, pytrace=False)
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
@@ -185,7 +186,7 @@ def _start(self: threading.Thread) -> None:
         self.__dict__["_kv_inherited"] = _release()
     _thread_start(self)
     for watch in _watches:
-        watch.started.append((self, threading.current_thread().name))
+        watch.started.append((self, time.monotonic()))
 
 
 def _join(self: threading.Thread, timeout: float | None = None) -> None:
@@ -195,7 +196,7 @@ def _join(self: threading.Thread, timeout: float | None = None) -> None:
             final = dict(self.__dict__.get("_kv_clock", {}))
         _acquire(final)
         for watch in _watches:
-            watch.joined.add(self)
+            watch.joined.setdefault(self, time.monotonic())
 
 
 def _set(self: threading.Event) -> None:
@@ -295,8 +296,8 @@ class Watch:
     MAX_VIOLATIONS = 5
 
     def __init__(self) -> None:
-        self.started: list[tuple[threading.Thread, str]] = []
-        self.joined: set[threading.Thread] = set()
+        self.started: list[tuple[threading.Thread, float]] = []  # (thread, when)
+        self.joined: dict[threading.Thread, float] = {}  # when first joined
         self.violations: list[Violation] = []
         self.server: object = None  # named "self" in messages
         self._writes: dict[tuple[int, str], tuple[object, Write]] = {}
