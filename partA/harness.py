@@ -6,10 +6,20 @@
   deadlines, and on ``close()`` checks that no thread or socket outlived it.
   Sockets are found the same way on every system: each ``socket.socket``
   made in this process is recorded as it is made (see ``_recorded``).
-* ``TestClient``: one connection, with a deadline on every read.
+  It also watches the server with the ownership checker (``ownership.py``):
+  state used by two threads with no message between them, and threads that
+  ``close()`` did not join, fail the test.
+* ``TestClient``: one connection, with a deadline on every read. It cuts its
+  sends at seeded places (several requests in one piece, one request cut
+  across two, waiting for the server to read each piece), so that framing
+  bugs fail on every run; a key or value reaching the store that no client
+  sent is reported as a cut request. A reset, an EOF or a broken pipe is
+  reported in words: which client, doing what, and what the server did wrong.
 * ``Script`` and ``run_clients``: the classic workload (Put or Update a key,
-  then Get it, or Delete one), its expected replies and the store it must
-  leave behind.
+  then Get it, or Delete one; and every corner of the protocol table), its
+  expected replies and the store it must leave behind.
+* A ``Timeline`` of what each client did, drawn as a page when a test fails
+  (``picture.py``).
 
 Nothing here sleeps to order events: tests wait for replies, or poll a
 condition with ``wait_until`` and a deadline. Deadlines are ceilings that a
