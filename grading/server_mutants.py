@@ -190,6 +190,28 @@ class CloseSleepsInsteadOfJoining(KeyValueServer):
         self._listener.close()
 
 
+class _KeepsCarriageReturn(LineSplitter):
+    def feed(self, data: bytes) -> list[bytes]:
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        return lines
+
+
+class KeepsCarriageReturn(KeyValueServer):
+    """Cuts lines at ``\\n`` but keeps a ``\\r`` before it (from a client that
+    ends its lines with ``\\r\\n``, as ``nc -C`` does) in the key or value."""
+
+    def _read(self, client: _Client) -> None:
+        self._start(client, client.writer, GONE)
+        lines = _KeepsCarriageReturn(client.id)
+        try:
+            while data := client.conn.recv(RECV_SIZE):
+                self._submit(client, self._parse_all(client, lines.feed(data)))
+        except OSError:
+            pass
+        finally:
+            self._inbox.put((LEFT, client, None))
+
+
 class IgnoresUpdateOfAbsentKey(KeyValueServer):
     """An Update of a key that is absent does nothing (it should store [new])."""
 
@@ -361,6 +383,7 @@ CAUGHT_BY = {
     "OneRecvOneLine": ("test_basic.py", "the server cut a request"),
     "RecvCutsLines": ("test_basic.py", "the server cut a request"),
     "CloseSleepsInsteadOfJoining": ("test_basic.py", "without joining 2 thread(s)"),
+    "KeepsCarriageReturn": ("test_basic.py", "(or the '\\r' before it)"),
     "IgnoresUpdateOfAbsentKey": ("test_basic.py", "An Update of an absent key"),
     "RepliesToGetOfAbsentKey": ("test_basic.py", "absent key gets no reply"),
     "DisconnectsSlowReader": (

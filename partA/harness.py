@@ -313,14 +313,14 @@ class ServerUnderTest:
             return
         method, key, values = self.cut_requests[0]
         call = f"{method}({', '.join([repr(key), *map(repr, values)])})"
-        if key in self._sent_keys and all(
-            v in self._sent_values or v.rstrip(b"\r\n") in self._sent_values
-            for v in values
+        if key.rstrip("\r\n") in self._sent_keys and all(
+            v.rstrip(b"\r\n") in self._sent_values for v in values
         ):
             pytest.fail(
-                f"the server called the store's {call}: a value a client sent, "
-                "with the newline that ended its request. Does the server keep "
-                "the '\\n' that ends each request as part of the stored value?",
+                f"the server called the store's {call}: a key or value a client sent, "
+                "with the end of line ('\\n', or '\\r\\n') that ended its "
+                "request. Does the server keep the '\\n' that ends each request "
+                "(or the '\\r' before it) as part of the stored value?",
                 pytrace=False,
             )
         fragment = b":".join([method.capitalize().encode(), key.encode(), *values])
@@ -501,10 +501,11 @@ class TestClient:
         if lines:
             self.note("sent", f"{len(lines)} request(s), the first {lines[0][:60]!r}")
         self._sends += 1
+        end = b"\r\n" if self._sends % CRLF_SENDS == 0 else b"\n"
         if cut and (self._sends <= CUT_SENDS or self._sends % CUT_SENDS == 0):
-            pieces = _pieces(lines, self._framing)
+            pieces = _pieces(lines, self._framing, end)
         else:  # in one piece: waiting for the server to read it costs time
-            pieces = [b"".join(line + b"\n" for line in lines)] if lines else []
+            pieces = [b"".join(line + end for line in lines)] if lines else []
         for number, piece in enumerate(pieces, 1):
             self._send_piece(piece, during)
             if number < len(pieces):
@@ -654,8 +655,11 @@ PIECE_WAIT = 1.0
 CUT_SENDS = 16
 """A client cuts its first 16 sends in pieces, then every 16th."""
 
+CRLF_SENDS = 5
+"""Every 5th send of a client ends its lines with ``\\r\\n`` (as ``nc -C`` does)."""
 
-def _pieces(lines: list[bytes], rng: random.Random) -> list[bytes]:
+
+def _pieces(lines: list[bytes], rng: random.Random, end: bytes) -> list[bytes]:
     """Cut the bytes of ``lines`` into up to three sends, at seeded positions.
 
     One line, a Get if there is one, is cut in two: the whole lines before
@@ -673,8 +677,8 @@ def _pieces(lines: list[bytes], rng: random.Random) -> list[bytes]:
     cut = line.rfind(b"_") + 1 or len(line) // 2
     if not 0 < cut < len(line):
         cut = len(line)  # a line of one byte: nothing to cut
-    start = sum(len(before) + 1 for before in lines[:chosen])
-    data = b"".join(line + b"\n" for line in lines)
+    start = sum(len(before) + len(end) for before in lines[:chosen])
+    data = b"".join(line + end for line in lines)
     pieces = [data[:start], data[start : start + cut], data[start + cut :]]
     return [piece for piece in pieces if piece]
 
