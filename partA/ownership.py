@@ -244,7 +244,11 @@ def install() -> None:
 class Write:
     thread: threading.Thread
     time: int  # the writer's own entry in its clock at the write
-    where: str  # "server.py:88"
+    at: tuple[str, int]  # (file, line) of the write
+
+    @property
+    def where(self) -> str:
+        return f"{os.path.basename(self.at[0])}:{self.at[1]}"  # "server.py:88"
 
 
 @dataclass
@@ -272,10 +276,10 @@ def _who(thread: threading.Thread) -> str:
     return name
 
 
-def _where(frame: FrameType | None) -> str:
+def _where(frame: FrameType | None) -> tuple[str, int]:
     if frame is None:
-        return "?"
-    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+        return ("?", 0)
+    return (frame.f_code.co_filename, frame.f_lineno)
 
 
 # Attributes that threading.Thread keeps for itself (a server's Thread subclass
