@@ -132,8 +132,9 @@ def _draw(item: pytest.Item, report: pytest.TestReport, harness: ServerUnderTest
     """Draw the failed test (partA/picture.py); name the page in its message."""
     message = report.longreprtext
     try:
+        name = item.nodeid if report.when == "call" else f"{item.nodeid}-{report.when}"
         path = picture.write(
-            ROOT, item.nodeid, message, harness.timeline, harness.threads_started()
+            ROOT, name, message, harness.timeline, harness.threads_started()
         )
     except OSError as error:  # a read-only tree, say: the failure still counts
         line = f"picture: not drawn ({error})"

@@ -234,7 +234,14 @@ class ServerUnderTest:
         try:
             ok, value = outcome.get(timeout=CALL_TIMEOUT)
         except queue.Empty:
-            pytest.fail(f"{what} did not return within {CALL_TIMEOUT:.0f} s")
+            ok, value = None, None
+        if ok is None:  # failing outside the except clause: no queue.Empty shown
+            pytest.fail(
+                f"{what} did not return within {CALL_TIMEOUT:.0f} s: it must not "
+                "wait for anything that may never come (a thread blocked on a "
+                "full queue, or a client that does not read)",
+                pytrace=False,
+            )
         if not ok:
             raise value
         return value
