@@ -4,7 +4,7 @@ Under ``--stress``, every queue ``put``/``get``, socket ``recv``/``send``/
 ``sendall``/``accept`` and store call first asks ``jiggle()``, which, by a
 random draw, lets another thread run (``time.sleep(0)``), waits a moment
 (up to ``MAX_DELAY``), or goes on. So interleavings that a quiet machine
-almost never produces (a reader running between the coordinator's two
+almost never produces (one thread running between another's two
 looks at a table, say) come up often.
 
 The draws are seeded: each thread draws from its own generator, made from
