@@ -393,7 +393,7 @@ CAUGHT_BY = {
     "HangsUpEarly": ("test_basic.py", "the server closed client 0's connection"),
     "ResetsEarly": ("test_basic.py", "the server reset client 0's connection"),
     "CounterInReaders": ("test_basic.py", "self._requests_seen written by reader-"),
-    "AcceptOwnsClientTable": ("test_count.py", "by accept (server_mutants.py:"),
+    "AcceptOwnsClientTable": ("test_count.py", "by accept ("),
     "WriterSharesPending": ("test_basic.py", "_Client.pending written by"),
     "PolledClosedFlag": ("test_basic.py", "self._closed written by the test's thread"),
 }
