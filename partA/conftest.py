@@ -42,7 +42,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--stress", 0):
-        seed = config.getoption("--stress-seed") or str(random.randrange(10**6))
+        seed = (
+            config.getoption("--stress-seed")
+            or os.environ.get("KV_STRESS_SEED")  # pytest-xdist's workers: the run's
+            or str(random.randrange(10**6))
+        )
+        os.environ["KV_STRESS_SEED"] = seed  # for the workers, started after this
         config._kv_stress_seed = seed
         amplifier.start(seed)
 
