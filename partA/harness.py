@@ -214,11 +214,15 @@ class ServerUnderTest:
         self._sent_lines: list[bytes] = []
         self.cut_requests: list[tuple[str, str, tuple[bytes, ...]]] = []
         self.store.observe = self._observe
-        self.server = self.call("the constructor", server_class, self.store)
-        self.watch.server = self.server
-        if OWNERSHIP and not watching_early:  # made by a function: watch it now
-            self.watch.watch_classes(type(self.server))
-        self.port = self.call("start(0)", self.server.start, 0)
+        try:
+            self.server = self.call("the constructor", server_class, self.store)
+            self.watch.server = self.server
+            if OWNERSHIP and not watching_early:  # made by a function: watch it now
+                self.watch.watch_classes(type(self.server))
+            self.port = self.call("start(0)", self.server.start, 0)
+        except BaseException:  # a stub, say: no close() will stop the watch
+            self.watch.stop()
+            raise
 
     def call(self, what: str, function: Callable, *args: object) -> object:
         """Run ``function(*args)`` in a helper thread; fail if it hangs."""
