@@ -9,10 +9,25 @@ is easy to see.
 
 from __future__ import annotations
 
+import itertools
 import queue
+import socket
+import struct
 import threading
+import time
 
-from partA.server import KeyValueServer, Request, _Client, parse_request
+from partA.server import (
+    GONE,
+    LEFT,
+    RECV_SIZE,
+    STOP,
+    KeyValueServer,
+    LineSplitter,
+    Request,
+    _Client,
+    _shutdown,
+    parse_request,
+)
 
 
 class UnboundedOutbox(KeyValueServer):
@@ -122,6 +137,238 @@ class ThreadStartKillsAccept(KeyValueServer):
         return True
 
 
+# ----- framing, leaks and the protocol's corners (graded: on every run) -----
+
+
+class OneRecvOneLine(KeyValueServer):
+    """Takes what one ``recv()`` returns for one request line."""
+
+    def _read(self, client: _Client) -> None:
+        self._start(client, client.writer, GONE)
+        try:
+            while data := client.conn.recv(RECV_SIZE):
+                requests = self._parse_all(client, [data.rstrip(b"\r\n")])
+                if requests:
+                    self._submit(client, requests)
+        except OSError:
+            pass
+        finally:
+            self._inbox.put((LEFT, client, None))
+
+
+class RecvCutsLines(KeyValueServer):
+    """Splits each ``recv()`` into lines on its own: the unfinished end of one
+    is taken for a whole line, and the start of the next for another."""
+
+    def _read(self, client: _Client) -> None:
+        self._start(client, client.writer, GONE)
+        try:
+            while data := client.conn.recv(RECV_SIZE):
+                lines = data.removesuffix(b"\n").split(b"\n")
+                requests = self._parse_all(client, lines)
+                if requests:
+                    self._submit(client, requests)
+        except OSError:
+            pass
+        finally:
+            self._inbox.put((LEFT, client, None))
+
+
+class CloseSleepsInsteadOfJoining(KeyValueServer):
+    """close() tells the threads to stop, then waits a while instead of joining
+    them: they are usually done by then, so no thread is left running."""
+
+    def close(self) -> None:
+        if self._closed or self._listener is None:
+            self._closed = True
+            return
+        self._closed = True
+        self._closing.set()
+        self._wake_accept()
+        self._inbox.put((STOP, None, None))
+        time.sleep(0.5)  # "long enough" for accept and the coordinator to end
+        self._listener.close()
+
+
+class _KeepsCarriageReturn(LineSplitter):
+    def feed(self, data: bytes) -> list[bytes]:
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        return lines
+
+
+class KeepsCarriageReturn(KeyValueServer):
+    """Cuts lines at ``\\n`` but keeps a ``\\r`` before it (from a client that
+    ends its lines with ``\\r\\n``, as ``nc -C`` does) in the key or value."""
+
+    def _read(self, client: _Client) -> None:
+        self._start(client, client.writer, GONE)
+        lines = _KeepsCarriageReturn(client.id)
+        try:
+            while data := client.conn.recv(RECV_SIZE):
+                self._submit(client, self._parse_all(client, lines.feed(data)))
+        except OSError:
+            pass
+        finally:
+            self._inbox.put((LEFT, client, None))
+
+
+class IgnoresUpdateOfAbsentKey(KeyValueServer):
+    """An Update of a key that is absent does nothing (it should store [new])."""
+
+    def _on_requests(self, client: _Client, requests: list[Request]) -> None:
+        for request in requests:
+            if request.op != "Update" or self._store.get(request.key):
+                super()._on_requests(client, [request])
+
+
+class RepliesToGetOfAbsentKey(KeyValueServer):
+    """A Get of an absent key is answered ``key:`` (it should get no reply)."""
+
+    def _on_requests(self, client: _Client, requests: list[Request]) -> None:
+        for request in requests:
+            super()._on_requests(client, [request])
+            if request.op == "Get" and not self._store.get(request.key):
+                self._reply(client, request.key.encode() + b":\n")
+
+
+# ----- how a client loses its connection (every way has its message) ------
+
+
+class DisconnectsSlowReader(KeyValueServer):
+    """Disconnects a client whose outbox is full, instead of dropping replies."""
+
+    def _reply(self, client: _Client, reply: bytes) -> None:
+        if client.outbox.qsize() >= 500:
+            _shutdown(client.conn)
+        else:
+            super()._reply(client, reply)
+
+
+class HangsUpEarly(KeyValueServer):
+    """Closes a client's connection after its 100th request."""
+
+    def _submit(self, client: _Client, requests: list[Request]) -> None:
+        client.seen = getattr(client, "seen", 0) + len(requests)
+        super()._submit(client, requests)
+        if client.seen >= 100:
+            _shutdown(client.conn)
+
+
+class ResetsEarly(KeyValueServer):
+    """Resets a client's connection (SO_LINGER 0) after its 100th request."""
+
+    def _submit(self, client: _Client, requests: list[Request]) -> None:
+        client.seen = getattr(client, "seen", 0) + len(requests)
+        super()._submit(client, requests)
+        if client.seen >= 100 and not getattr(client, "reset", False):
+            client.reset = True
+            linger = struct.pack("ii", 1, 0)
+            client.conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+            client.conn.close()  # with unread data and SO_LINGER 0: a reset
+
+
+# ----- state with two owners (the ownership checker, on every run) ---------
+
+
+class CounterInReaders(KeyValueServer):
+    """Every reader counts the requests it reads in one shared attribute."""
+
+    def _submit(self, client: _Client, requests: list[Request]) -> None:
+        self._requests_seen = getattr(self, "_requests_seen", 0) + len(requests)
+        super()._submit(client, requests)
+
+
+class AcceptOwnsClientTable(KeyValueServer):
+    """The accept thread adds new clients to the table and counts them itself;
+    the coordinator removes them and counts the drops."""
+
+    def _admit(self, client: _Client) -> None:
+        self._clients[client.id] = client
+        self._active += 1
+        super()._admit(client)
+
+    def _on_joined(self, client: _Client, _: None) -> None:
+        pass  # done by accept
+
+
+class WriterSharesPending(KeyValueServer):
+    """The coordinator counts each client's queued replies up, its writer down."""
+
+    def _reply(self, client: _Client, reply: bytes) -> None:
+        client.pending = getattr(client, "pending", 0) + 1
+        super()._reply(client, reply)
+
+    def _send(self, client: _Client, data: bytes) -> bool:
+        client.pending = getattr(client, "pending", 0) - data.count(b"\n")
+        return super()._send(client, data)
+
+
+class PolledClosedFlag(KeyValueServer):
+    """The accept thread looks at the ``_closed`` flag that close() sets, between
+    short ``accept`` timeouts, instead of waiting on an Event."""
+
+    def _wake_accept(self) -> None:
+        pass  # accept notices the flag within 50 ms
+
+    def _accept(self) -> None:
+        self._listener.settimeout(0.05)
+        for client_id in itertools.count(1):
+            if self._closed:
+                return
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self._admit(_Client(client_id, conn))
+
+
+# ----- races the ownership checker cannot see (the amplifier's: --stress) --
+
+
+class WriterPeeksStore(KeyValueServer):
+    """Each writer looks into the store itself (a statistic) every 20th send.
+    Two threads are inside the store only when that look meets the
+    coordinator's work: the checked store sees it only when it happens."""
+
+    def _send(self, client: _Client, data: bytes) -> bool:
+        client.sends = getattr(client, "sends", 0) + 1
+        if client.sends % 20 == 0:
+            self._store.get(f"key_{client.id - 1}_0")  # how big is it now?
+        return super()._send(client, data)
+
+
+_left = 0  # a module global: not state the ownership checker watches
+
+
+class GlobalDropCounter(KeyValueServer):
+    """Each reader counts its client's departure in a module global: it reads
+    the count, tells the coordinator, then stores the count plus one, losing
+    an update when another reader stored between; count_dropped() reports it."""
+
+    def start(self, port: int, host: str = "127.0.0.1") -> int:
+        self._base = _left
+        return super().start(port, host)
+
+    def _read(self, client: _Client) -> None:
+        global _left
+        self._start(client, client.writer, GONE)
+        lines = LineSplitter(client.id)
+        try:
+            while data := client.conn.recv(RECV_SIZE):
+                self._submit(client, self._parse_all(client, lines.feed(data)))
+        except OSError:
+            pass
+        finally:
+            seen = _left
+            self._inbox.put((LEFT, client, None))
+            _left = seen + 1  # lost, if another reader stored between
+
+    def _on_count(self, _: None, answer: queue.Queue) -> None:
+        answer.put((self._active, _left - self._base))
+
+
 # Which suite must catch each mutant, and a phrase its failure message holds.
 CAUGHT_BY = {
     "UnboundedOutbox": ("test_slow_client.py", "none were dropped"),
@@ -133,6 +380,29 @@ CAUGHT_BY = {
     "RepliesToEveryone": ("test_basic.py", "another client's Get"),
     "ReaderCrashes": ("test_basic.py", "RuntimeError: bug in the reader"),
     "LeavesSocketsOpen": ("test_count.py", "socket(s) still open"),
+    "OneRecvOneLine": ("test_basic.py", "the server cut a request"),
+    "RecvCutsLines": ("test_basic.py", "the server cut a request"),
+    "CloseSleepsInsteadOfJoining": ("test_basic.py", "without joining 2 thread(s)"),
+    "KeepsCarriageReturn": ("test_basic.py", "(or the '\\r' before it)"),
+    "IgnoresUpdateOfAbsentKey": ("test_basic.py", "An Update of an absent key"),
+    "RepliesToGetOfAbsentKey": ("test_basic.py", "absent key gets no reply"),
+    "DisconnectsSlowReader": (
+        "test_slow_client.py",
+        "a slow client loses replies, never its connection",
+    ),
+    "HangsUpEarly": ("test_basic.py", "the server closed client 0's connection"),
+    "ResetsEarly": ("test_basic.py", "the server reset client 0's connection"),
+    "CounterInReaders": ("test_basic.py", "self._requests_seen written by reader-"),
+    "AcceptOwnsClientTable": ("test_count.py", "by accept ("),
+    "WriterSharesPending": ("test_basic.py", "_Client.pending written by"),
+    "PolledClosedFlag": ("test_basic.py", "self._closed written by the test's thread"),
+}
+
+# Races that depend on timing: how often a run catches them, with the race
+# amplifier (--stress 1) and without, is measured by grading/measure_partA.py.
+RACY = {
+    "WriterPeeksStore": ("test_basic.py", "two threads used the store"),
+    "GlobalDropCounter": ("test_count.py", "count_dropped() =="),
 }
 
 # Mutants that only the ungraded robustness suites are meant to catch.

@@ -7,10 +7,13 @@ problem. Short deadlines keep the hung ones quick.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from grading.server_mutants import CAUGHT_BY, ROBUSTNESS_CAUGHT_BY
-from grading.suite_runs import run_suite
+from grading.suite_runs import ROOT, run_suite
 
 ALL_CAUGHT_BY = CAUGHT_BY | ROBUSTNESS_CAUGHT_BY
 
@@ -29,4 +32,26 @@ def test_suite_catches_mutant(mutant: str) -> None:
 def test_reference_passes_the_same_way() -> None:
     """The same command on the reference passes: the failures are the mutants'."""
     result = run_suite("partA.server:KeyValueServer", "test_count.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+CORRECT_SERVERS = [
+    "grading.correct_servers.dict_records:KeyValueServer",
+    "grading.correct_servers.thread_classes:KeyValueServer",
+]
+GRADED_SUITES = ["test_basic.py", "test_count.py", "test_slow_client.py"]
+
+
+@pytest.mark.parametrize("server", CORRECT_SERVERS)
+def test_correct_servers_pass_the_graded_suites(server: str) -> None:
+    """Servers written apart from the reference pass, the ownership checker on:
+    it raises no false alarm on designs other than the reference's."""
+    command = [
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+        "-p", "no:xdist", "--server", server,
+        *(f"partA/{suite}" for suite in GRADED_SUITES),
+    ]  # fmt: skip
+    result = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import random
 import sys
 import threading
 
 import pytest
 
+from pathlib import Path
+
+from partA import amplifier, picture
 from partA.harness import DEFAULT_SERVER, ServerUnderTest, load_server_class
+
+ROOT = Path(__file__).resolve().parent.parent  # the kit: pictures go in its build/
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -22,9 +28,53 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="run each partA test N times, switching threads every 10 us, "
-        "to shake out races",
+        help="run each partA test N times, switching threads every 10 us and "
+        "with the race amplifier on (seeded yields and delays), to shake out races",
     )
+    parser.addoption(
+        "--stress-seed",
+        default=None,
+        metavar="SEED",
+        help="the race amplifier's seed (default: a new one, printed): "
+        "replays the draws of the run that printed it",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--stress", 0):
+        seed = (
+            config.getoption("--stress-seed")
+            or os.environ.get("KV_STRESS_SEED")  # pytest-xdist's workers: the run's
+            or str(random.randrange(10**6))
+        )
+        os.environ["KV_STRESS_SEED"] = seed  # for the workers, started after this
+        config._kv_stress_seed = seed
+        amplifier.start(seed)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = getattr(config, "_kv_stress_seed", None)
+    if seed is None:
+        return None
+    return f"race amplifier: seed {seed} (replay: --stress-seed {seed})"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    harness = getattr(item, "funcargs", {}).get("kv")
+    if report.failed and isinstance(harness, ServerUnderTest):
+        _draw(item, report, harness)
+    seed = getattr(item.config, "_kv_stress_seed", None)
+    if seed is not None and report.failed:
+        report.sections.append(
+            (
+                "race amplifier",
+                f"seed {seed}; replay this test with: python -m pytest "
+                f"'{item.nodeid}' --stress 1 --stress-seed {seed}",
+            )
+        )
 
 
 STRESS_SWITCH_INTERVAL = 1e-5  # seconds; Python's default is 0.005
@@ -47,6 +97,7 @@ def _switch_threads_often(request: pytest.FixtureRequest):
         return
     interval = sys.getswitchinterval()
     sys.setswitchinterval(STRESS_SWITCH_INTERVAL)
+    amplifier.set_test(request.node.nodeid)
     yield
     sys.setswitchinterval(interval)
 
@@ -80,3 +131,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config._kv_exitstatus = exitstatus
+
+
+def _draw(item: pytest.Item, report: pytest.TestReport, harness: ServerUnderTest):
+    """Draw the failed test (partA/picture.py); name the page in its message."""
+    message = report.longreprtext
+    try:
+        name = item.nodeid if report.when == "call" else f"{item.nodeid}-{report.when}"
+        path = picture.write(
+            ROOT, name, message, harness.timeline, harness.threads_started()
+        )
+    except OSError as error:  # a read-only tree, say: the failure still counts
+        line = f"picture: not drawn ({error})"
+    else:
+        line = f"picture: {path}"
+    lines = message.rstrip("\n").splitlines()
+    errors = [x for x in lines if x.startswith("E ")]
+    if errors:  # keep it among the lines that say what went wrong
+        indent = len(errors[-1]) - len(errors[-1][1:].lstrip())
+        line = "E" + " " * max(indent - 1, 1) + line
+    report.longrepr = "\n".join([*lines, line])

@@ -6,10 +6,20 @@
   deadlines, and on ``close()`` checks that no thread or socket outlived it.
   Sockets are found the same way on every system: each ``socket.socket``
   made in this process is recorded as it is made (see ``_recorded``).
-* ``TestClient``: one connection, with a deadline on every read.
+  It also watches the server with the ownership checker (``ownership.py``):
+  state used by two threads with no message between them, and threads that
+  ``close()`` did not join, fail the test.
+* ``TestClient``: one connection, with a deadline on every read. It cuts its
+  sends at seeded places (several requests in one piece, one request cut
+  across two, waiting for the server to read each piece), so that framing
+  bugs fail on every run; a key or value reaching the store that no client
+  sent is reported as a cut request. A reset, an EOF or a broken pipe is
+  reported in words: which client, doing what, and what the server did wrong.
 * ``Script`` and ``run_clients``: the classic workload (Put or Update a key,
-  then Get it, or Delete one), its expected replies and the store it must
-  leave behind.
+  then Get it, or Delete one; and every corner of the protocol table), its
+  expected replies and the store it must leave behind.
+* A ``Timeline`` of what each client did, drawn as a page when a test fails
+  (``picture.py``).
 
 Nothing here sleeps to order events: tests wait for replies, or poll a
 condition with ``wait_until`` and a deadline. Deadlines are ceilings that a
@@ -35,6 +45,13 @@ from dataclasses import dataclass, field
 
 import pytest
 
+try:  # not on Windows: see _unread
+    import fcntl
+    import termios
+except ImportError:
+    fcntl = termios = None
+
+from partA import amplifier, ownership, picture
 from partA.kvstore import InMemoryKVStore, KVStore
 
 REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
@@ -42,6 +59,11 @@ REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
 
 CALL_TIMEOUT = float(os.environ.get("KV_CALL_TIMEOUT", "10"))
 """Seconds that ``start``, ``close`` and the counts may take to return."""
+
+OWNERSHIP = os.environ.get("KV_OWNERSHIP", "on") != "off"
+"""Whether the ownership checker watches the server (``KV_OWNERSHIP=off``: not)."""
+
+ownership.install()  # before the server's module is imported: see install()
 
 DEFAULT_SERVER = "partA.server:KeyValueServer"
 
@@ -86,10 +108,14 @@ class CheckedStore(KVStore):
         self._store = InMemoryKVStore()
         self._inside: tuple[str, str] | None = None  # (thread name, method)
         self.races: list[str] = []
+        # Told of each call, as (method, key, values): see ServerUnderTest.
+        self.observe: Callable[[str, str, tuple[bytes, ...]], None] | None = None
 
     @contextlib.contextmanager
-    def _using(self, method: str) -> Iterator[None]:
+    def _using(self, method: str, key: str, *values: bytes) -> Iterator[None]:
         """Mark the store busy with ``method`` while the body runs."""
+        if self.observe is not None:
+            self.observe(method, key, values)
         me = threading.current_thread().name
         other = self._inside
         if other is not None and len(self.races) < 5:
@@ -98,6 +124,7 @@ class CheckedStore(KVStore):
                 f"was inside {other[1]}()"
             )
         self._inside = (me, method)
+        amplifier.jiggle()  # under --stress: perhaps wait a moment
         time.sleep(0)  # let another thread run now, if one is ready to
         try:
             yield
@@ -105,19 +132,19 @@ class CheckedStore(KVStore):
             self._inside = None
 
     def put(self, key: str, value: bytes) -> None:
-        with self._using("put"):
+        with self._using("put", key, value):
             self._store.put(key, value)
 
     def get(self, key: str) -> list[bytes]:
-        with self._using("get"):
+        with self._using("get", key):
             return self._store.get(key)
 
     def delete(self, key: str) -> None:
-        with self._using("delete"):
+        with self._using("delete", key):
             self._store.delete(key)
 
     def update(self, key: str, old: bytes, new: bytes) -> None:
-        with self._using("update"):
+        with self._using("update", key, old, new):
             self._store.update(key, old, new)
 
     def dump(self) -> dict[str, list[bytes]]:
@@ -169,12 +196,33 @@ class ServerUnderTest:
 
     def __init__(self, server_class: type) -> None:
         self.store = CheckedStore()
+        self.timeline = picture.Timeline()  # drawn if the test fails
         self._threads_before = set(threading.enumerate())
         self._first_socket = _recorded()
+        self.watch = ownership.Watch()
+        self.watch.begin()
+        watching_early = OWNERSHIP and isinstance(server_class, type)
+        if watching_early:  # from its constructor on
+            self.watch.watch_classes(server_class)
         self.clients: list[TestClient] = []
         self.closed = False
-        self.server = self.call("the constructor", server_class, self.store)
-        self.port = self.call("start(0)", self.server.start, 0)
+        # Whether each key and value the store is given came whole from a
+        # client (the graded workloads turn it on): see note_sent.
+        self.check_requests = False
+        self._sent_keys: set[str] = set()
+        self._sent_values: set[bytes] = set()
+        self._sent_lines: list[bytes] = []
+        self.cut_requests: list[tuple[str, str, tuple[bytes, ...]]] = []
+        self.store.observe = self._observe
+        try:
+            self.server = self.call("the constructor", server_class, self.store)
+            self.watch.server = self.server
+            if OWNERSHIP and not watching_early:  # made by a function: watch it now
+                self.watch.watch_classes(type(self.server))
+            self.port = self.call("start(0)", self.server.start, 0)
+        except BaseException:  # a stub, say: no close() will stop the watch
+            self.watch.stop()
+            raise
 
     def call(self, what: str, function: Callable, *args: object) -> object:
         """Run ``function(*args)`` in a helper thread; fail if it hangs."""
@@ -190,7 +238,14 @@ class ServerUnderTest:
         try:
             ok, value = outcome.get(timeout=CALL_TIMEOUT)
         except queue.Empty:
-            pytest.fail(f"{what} did not return within {CALL_TIMEOUT:.0f} s")
+            ok, value = None, None
+        if ok is None:  # failing outside the except clause: no queue.Empty shown
+            pytest.fail(
+                f"{what} did not return within {CALL_TIMEOUT:.0f} s: it must not "
+                "wait for anything that may never come (a thread blocked on a "
+                "full queue, or a client that does not read)",
+                pytrace=False,
+            )
         if not ok:
             raise value
         return value
@@ -220,9 +275,79 @@ class ServerUnderTest:
         )
 
     def connect(self, rcvbuf: int | None = None) -> TestClient:
-        client = TestClient(len(self.clients), self.port, rcvbuf)
+        client = TestClient(len(self.clients), self.port, rcvbuf, self)
         self.clients.append(client)
         return client
+
+    def server_end(
+        self, client_end: tuple, server_address: tuple
+    ) -> socket.socket | None:
+        """The server's socket whose peer is ``client_end``, if made yet."""
+        for sock in _open_sockets_since(self._first_socket):
+            with contextlib.suppress(OSError):
+                if (sock.getpeername(), sock.getsockname()) == (
+                    client_end,
+                    server_address,
+                ):
+                    return sock
+        return None
+
+    # ----- requests must reach the store whole --------------------------------
+
+    def note_sent(self, lines: list[bytes]) -> None:
+        """Remember the keys and values of requests a client is about to send."""
+        for line in lines:
+            fields = line.split(b":")
+            if len(fields) >= 2 and fields[0] in (b"Put", b"Get", b"Delete", b"Update"):
+                self._sent_keys.add(fields[1].decode("utf-8", "replace"))
+                self._sent_values.update(fields[2:])
+                self._sent_lines.append(line)
+
+    def _observe(self, method: str, key: str, values: tuple[bytes, ...]) -> None:
+        """A store call whose key or value no client sent is a cut request."""
+        if not self.check_requests or len(self.cut_requests) >= 3:
+            return
+        if key not in self._sent_keys or not self._sent_values.issuperset(values):
+            self.cut_requests.append((method, key, values))
+
+    def threads_started(self) -> list[tuple[threading.Thread, float, float | None]]:
+        """The server's threads: (thread, when started, when joined or None)."""
+        return [
+            (thread, started, self.watch.joined.get(thread))
+            for thread, started in self.watch.started
+            if not thread.name.startswith("test-")
+        ]
+
+    def fail_on_cut_requests(self) -> None:
+        """Fail if the store was given a key or value that no client sent."""
+        if not self.cut_requests:
+            return
+        method, key, values = self.cut_requests[0]
+        call = f"{method}({', '.join([repr(key), *map(repr, values)])})"
+        if key.rstrip("\r\n") in self._sent_keys and all(
+            v.rstrip(b"\r\n") in self._sent_values for v in values
+        ):
+            pytest.fail(
+                f"the server called the store's {call}: a key or value a client sent, "
+                "with the end of line ('\\n', or '\\r\\n') that ended its "
+                "request. Does the server keep the '\\n' that ends each request "
+                "(or the '\\r' before it) as part of the stored value?",
+                pytrace=False,
+            )
+        fragment = b":".join([method.capitalize().encode(), key.encode(), *values])
+        whole = next((x for x in self._sent_lines if x.startswith(fragment)), None)
+        sent = f"; a client sent {whole[:80]!r}" if whole else ""
+        unsent = "key" if key not in self._sent_keys else "value"
+        joined = "\n" in key or any(b"\n" in value for value in values)
+        pytest.fail(
+            f"the server cut a request: it called the store's {call}, but no "
+            f"client sent that {unsent}{sent}. "
+            + ("It took two requests for one (a newline inside). " if joined else "")
+            + "A request is a whole line: one recv() may bring several requests, "
+            "or part of one (the rest comes in a later recv()). Keep the "
+            "unfinished end of what recv() returned until its newline arrives.",
+            pytrace=False,
+        )
 
     def clean_up(self) -> None:
         """Close the server and the clients if the test did not, checking nothing.
@@ -231,7 +356,10 @@ class ServerUnderTest:
         """
         if not self.closed:
             self.closed = True
-            self.call("close()", self.server.close)
+            try:
+                self.call("close()", self.server.close)
+            finally:
+                self.watch.stop()
             for client in self.clients:
                 client.close()
 
@@ -240,11 +368,17 @@ class ServerUnderTest:
         if self.closed:
             return
         self.closed = True
-        self.call("close()", self.server.close)  # with the clients still connected
+        try:
+            self.call("close()", self.server.close)  # with the clients connected
+        finally:
+            self.watch.stop()
         for client in self.clients:
             client.close()
+        self.fail_on_cut_requests()
         self._check_races()
+        self._check_ownership()
         self._check_threads()
+        self._check_joins()
         self._check_sockets()
 
     def _check_races(self) -> None:
@@ -254,6 +388,30 @@ class ServerUnderTest:
                 + "; ".join(self.store.races)
                 + ". The store is not thread-safe: only one thread (its "
                 "owner) may ever call it.",
+                pytrace=False,
+            )
+
+    def _check_ownership(self) -> None:
+        found = self.watch.violations
+        if found:
+            pytest.fail(
+                "state used by two threads, with no message between the "
+                f"two: {'; '.join(map(str, found))}. Give each piece of state "
+                "one owner thread; the others send the owner a message on a "
+                "queue (HANDOUT.md: One owner per piece of state).",
+                pytrace=False,
+            )
+
+    def _check_joins(self) -> None:
+        unjoined = self.watch.unjoined(lambda t: t.name.startswith("test-"))
+        if unjoined:
+            pytest.fail(
+                f"close() returned without joining {len(unjoined)} thread(s) the "
+                f"server started: {', '.join(unjoined[:10])}. They had ended, "
+                "but nothing waited for them: close() must join every thread "
+                "the server started (thread.join()), or have it joined, before "
+                "it returns; waiting a while instead is a race that a slower "
+                "machine loses.",
                 pytrace=False,
             )
 
@@ -294,31 +452,128 @@ class ServerUnderTest:
 
 
 class TestClient:
-    """One connection to the server, as the tests use it."""
+    """One connection to the server, as the tests use it.
+
+    ``send`` cuts what it sends into pieces at seeded positions (see
+    ``_pieces``), so that every run exercises the server's framing the same
+    way. Failures (a reset, the server closing the connection, a deadline) end
+    the test with a message that says which client, doing what, and what the
+    server did wrong.
+    """
 
     __test__ = False  # not a pytest test class, despite its name
 
-    def __init__(self, number: int, port: int, rcvbuf: int | None = None) -> None:
+    def __init__(
+        self,
+        number: int,
+        port: int,
+        rcvbuf: int | None = None,
+        harness: ServerUnderTest | None = None,
+    ) -> None:
         self.number = number
+        self.role = f"client {number}"  # "slow client 3" in the slow-client tests
+        self.reading = True  # False while a slow client lets its replies pile up
+        self.harness = harness
+        self.timeline = harness.timeline if harness is not None else None
+        self.ended: str | None = None  # how the server ended the connection
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:  # before connect, so the window is small from start
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(REPLY_TIMEOUT)
-        self.sock.connect(("127.0.0.1", port))
+        try:
+            self.sock.connect(("127.0.0.1", port))
+            refused = None
+        except OSError as error:
+            self.sock.close()
+            refused = _why(error)
+        if refused is not None:
+            pytest.fail(
+                f"{self.role} could not connect ({refused}): the server "
+                "must keep accepting connections until close()",
+                pytrace=False,
+            )
+        self._framing = random.Random(f"framing-{number}")
+        self._server_end: socket.socket | None = None
+        self._patient = True  # waits for the server to read each piece
+        self._sends = 0
         self._buffer = b""
         self.closed = False
 
-    def send(self, lines: Iterable[bytes], during: str = "") -> None:
-        """Send ``lines``; ``during`` says what else went on, should it hang."""
-        data = b"".join(line + b"\n" for line in lines)
+    def send(self, lines: Iterable[bytes], during: str = "", cut: bool = True) -> None:
+        """Send ``lines``; ``during`` says what else went on, should it fail.
+
+        ``cut=False`` sends them in one piece (where the server is expected to
+        hang up, and a later piece would find the connection gone).
+        """
+        lines = list(lines)
+        if self.harness is not None:
+            self.harness.note_sent(lines)
+        if lines:
+            self.note("sent", f"{len(lines)} request(s), the first {lines[0][:60]!r}")
+        self._sends += 1
+        end = b"\r\n" if self._sends % CRLF_SENDS == 0 else b"\n"
+        if cut and (self._sends <= CUT_SENDS or self._sends % CUT_SENDS == 0):
+            pieces = _pieces(lines, self._framing, end)
+        else:  # in one piece: waiting for the server to read it costs time
+            pieces = [b"".join(line + end for line in lines)] if lines else []
+        for number, piece in enumerate(pieces, 1):
+            self._send_piece(piece, during)
+            if number < len(pieces):
+                self._await_server_read()
+
+    def _send_piece(self, data: bytes, during: str) -> None:
         try:
             self.sock.sendall(data)
+            return
         except TimeoutError:
-            pytest.fail(
-                f"client {self.number} could not send for {REPLY_TIMEOUT:.0f} s"
-                f"{during}: the server stopped reading its requests",
-                pytrace=False,
+            timed_out = True
+        except OSError as error:
+            self.ended, timed_out = _why(error), False
+        # Failing outside the except clause keeps the OSError out of the report.
+        if timed_out:
+            self.fail(
+                f"{self.role} could not send for {REPLY_TIMEOUT:.0f} s"
+                f"{during}: the server stopped reading its requests"
             )
+        self.fail(
+            f"{self.lost_connection()} while it was sending requests{during} "
+            f"(its send failed: {self.ended}): {self.blame()}"
+        )
+
+    def _await_server_read(self) -> None:
+        """Wait (a moment at most) until the server has read all we sent.
+
+        So the next piece reaches the server in a ``recv()`` of its own, at the
+        same place on every run. Only a hint for determinism, never a check: a
+        server that reads late makes the client stop waiting.
+        """
+        end = self._find_server_end() if self._patient else None
+        if end is None:
+            return
+        deadline = time.monotonic() + PIECE_WAIT
+        for spin in itertools.count():
+            if _unread(end) == 0:
+                return
+            if time.monotonic() > deadline:
+                self._patient = False
+                return
+            time.sleep(0 if spin < 10 else 0.0005)
+
+    def _find_server_end(self) -> socket.socket | None:
+        """The server's socket of this connection, if it is in this process."""
+        if self._server_end is None and self.harness is not None:
+            try:
+                mine = (self.sock.getsockname(), self.sock.getpeername())
+            except OSError:  # no longer connected
+                self._patient = False
+                return None
+            deadline = time.monotonic() + PIECE_WAIT
+            while self._server_end is None and time.monotonic() < deadline:
+                self._server_end = self.harness.server_end(*mine)
+                time.sleep(0.001)
+            self._patient = self._server_end is not None
+        return self._server_end
 
     def reset(self) -> None:
         """Leave with a reset, not a goodbye: close with SO_LINGER set to 0 s.
@@ -332,27 +587,139 @@ class TestClient:
         self.close()
 
     def read_line(self, timeout: float = REPLY_TIMEOUT) -> bytes | None:
-        """Return the next line without its newline; None at a timeout or EOF."""
+        """Return the next line without its newline; None at a timeout or EOF.
+
+        At EOF or a reset, ``ended`` says which.
+        """
         deadline = time.monotonic() + timeout
         while b"\n" not in self._buffer:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or self.ended is not None:
                 return None
             self.sock.settimeout(remaining)
             try:
                 data = self.sock.recv(65536)
             except TimeoutError:
                 return None
+            except OSError as error:
+                self.ended = _why(error)
+                self.note("closed", self.ended)
+                return None
             if not data:
+                self.ended = "it closed the connection"
+                self.note("closed", self.ended)
                 return None
             self._buffer += data
         line, _, self._buffer = self._buffer.partition(b"\n")
+        self.note("received", repr(line[:80]))
         return line
+
+    def note(self, kind: str, text: str) -> None:
+        """Add an event to this client's lane of the timeline (see picture)."""
+        if self.timeline is not None:
+            self.timeline.add(self.role, kind, text)
+
+    def read_reply(self) -> bytes | None:
+        """``read_line``, failing at once should the server cut a request."""
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while (remaining := deadline - time.monotonic()) > 0:
+            line = self.read_line(min(remaining, 0.25))
+            if line is not None or self.ended is not None:
+                return line
+            if self.harness is not None:
+                self.harness.fail_on_cut_requests()
+        return None
+
+    def lost_connection(self) -> str:
+        """The start of a message: who lost the connection, and how."""
+        how = "reset" if self.ended and "reset" in self.ended else "closed"
+        return f"the server {how} {self.role}'s connection"
+
+    def blame(self) -> str:
+        """What HANDOUT says the server did wrong by ending this connection."""
+        if not self.reading:
+            return (
+                "a slow client loses replies, never its connection (HANDOUT: "
+                "a client that does not read is never disconnected for being slow)"
+            )
+        return (
+            "a connection ends only when the client leaves or close() is called; "
+            "bad input is skipped, never a reason to disconnect"
+        )
+
+    def fail(self, message: str) -> None:
+        """Fail the test; a request the server cut is the better explanation."""
+        if self.harness is not None:
+            self.harness.fail_on_cut_requests()
+        self.note("failure", message)
+        pytest.fail(message, pytrace=False)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             self.sock.close()
+
+
+PIECE_WAIT = 1.0
+"""Seconds a client waits for the server to read one piece of a send."""
+
+CUT_SENDS = 16
+"""A client cuts its first 16 sends in pieces, then every 16th."""
+
+CRLF_SENDS = 5
+"""Every 5th send of a client ends its lines with ``\\r\\n`` (as ``nc -C`` does)."""
+
+
+def _pieces(lines: list[bytes], rng: random.Random, end: bytes) -> list[bytes]:
+    """Cut the bytes of ``lines`` into up to three sends, at seeded positions.
+
+    One line, a Get if there is one, is cut in two: the whole lines before
+    it go in the first send, its first part alone in the second (up to just
+    after its last ``_``, so it is never a request the workload sends: a
+    key ``key_0_`` or a value ``value_``), and its rest with the lines after
+    it in the third. So every run, a server meets several requests in one
+    ``recv()`` and a request cut across two.
+    """
+    if not lines:
+        return []
+    gets = [i for i, line in enumerate(lines) if line.startswith(b"Get:")]
+    chosen = rng.choice(gets or range(len(lines)))
+    line = lines[chosen]
+    cut = line.rfind(b"_") + 1 or len(line) // 2
+    if not 0 < cut < len(line):
+        cut = len(line)  # a line of one byte: nothing to cut
+    start = sum(len(before) + len(end) for before in lines[:chosen])
+    data = b"".join(line + end for line in lines)
+    pieces = [data[:start], data[start : start + cut], data[start + cut :]]
+    return [piece for piece in pieces if piece]
+
+
+def _unread(sock: socket.socket) -> int:
+    """Bytes waiting in ``sock`` that its owner has not read yet (0 if unknown).
+
+    Where there is no ``FIONREAD`` (Windows), always 0: the pieces of a send
+    are then sent without waiting.
+    """
+    if fcntl is None:
+        return 0
+    try:
+        answer = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+    except (OSError, ValueError):  # closed meanwhile
+        return 0
+    return struct.unpack("i", answer)[0]
+
+
+def _why(error: OSError) -> str:
+    """An OSError in words: "connection reset", "broken pipe", ..."""
+    if isinstance(error, ConnectionResetError | ConnectionAbortedError):
+        return "connection reset by the server"
+    if isinstance(error, BrokenPipeError):
+        return "broken pipe: the server had closed the connection"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, TimeoutError):
+        return f"no answer within {REPLY_TIMEOUT:.0f} s"
+    return error.strerror or type(error).__name__
 
 
 # ----- the classic workload -------------------------------------------------------
@@ -374,7 +741,18 @@ class Script:
     then it Gets the key, or, for the client's first ``deletes`` events,
     Deletes one of its keys. Keys belong to one client, so the expected
     replies and the final store are exact, whatever the interleaving.
+
+    Every tenth event also meets a corner of the protocol table, at fixed
+    places (``CORNERS``): an Update of an absent key, an Update whose old value
+    is not there, a Get and a Delete of an absent key.
     """
+
+    CORNERS = {
+        3: "update-absent",
+        5: "update-no-old",
+        7: "get-absent",
+        9: "delete-absent",
+    }
 
     def __init__(
         self, name: str, msgs: int, deletes: int, pad: str, rng: random.Random
@@ -386,9 +764,14 @@ class Script:
     def _event(self, i: int, msgs: int, deletes: int, pad: str, rng) -> Step:
         key = f"key_{self.name}_{rng.randrange(max(1, msgs // 10))}"
         new = f"value_{i}{pad}".encode()
+        corner = self.CORNERS.get(i % 10)
+        if corner == "update-absent":
+            key = f"key_{self.name}_new{i}"
         values = self.model.setdefault(key, [])
         step = Step()
-        if not values or (len(values) < 3 and rng.random() < 1 / 3):
+        if corner == "update-absent" or (corner == "update-no-old" and values):
+            step.requests.append(b"Update:%s:gone_%d:%s" % (key.encode(), i, new))
+        elif not values or (len(values) < 3 and rng.random() < 1 / 3):
             step.requests.append(b"Put:%s:%s" % (key.encode(), new))
         else:
             old = rng.choice(values)
@@ -402,6 +785,9 @@ class Script:
         else:
             step.requests.append(b"Get:" + key.encode())
             step.replies = [key.encode() + b":" + v for v in values]
+        if corner in ("get-absent", "delete-absent"):
+            verb = b"Get" if corner == "get-absent" else b"Delete"
+            step.requests.append(b"%s:key_%s_absent%d" % (verb, self.name.encode(), i))
         return step
 
     def batches(self, rng: random.Random, largest: int = 16) -> list[Step]:
@@ -454,22 +840,42 @@ def explain_wrong_reply(client: TestClient, got: bytes, wanted: bytes) -> str:
     key = got.partition(b":")[0]
     if not key.startswith(b"key_%d_" % client.number) and b"key_" in key:
         return f"{said}: a reply to another client's Get. Replies go to the asker."
+    wanted_key = wanted.partition(b":")[0]
+    if b"_new" in wanted_key and key != wanted_key:
+        return (
+            f"{said}: {wanted_key!r} was absent when the client sent Update for "
+            "it. An Update of an absent key stores its new value: the key then "
+            "holds [new]."
+        )
+    if b"_absent" in key:
+        return (
+            f"{said}: a reply to a Get of a key that is absent. A Get of an "
+            "absent key gets no reply at all."
+        )
     return f"{said}."
 
 
 def expect_replies(client: TestClient, step: Step, what: str) -> None:
     """Read the replies ``step`` is owed, in order; fail on the first wrong one."""
     for index, wanted in enumerate(step.replies):
-        got = client.read_line()
+        got = client.read_reply()
+        waiting = (
+            f"reply {index + 1} of {len(step.replies)} to {what} "
+            f"({step.requests[-1][:60]!r})"
+        )
+        if got is None and client.ended is not None:
+            client.fail(
+                f"{client.lost_connection()} ({client.ended}) while it waited for "
+                f"{waiting}: {client.blame()}"
+            )
         if got is None:
-            pytest.fail(
-                f"client {client.number} waited {REPLY_TIMEOUT:.0f} s for reply "
-                f"{index + 1} of {len(step.replies)} to {what} "
-                f"({step.requests[-1][:60]!r}) and got nothing",
-                pytrace=False,
+            client.fail(
+                f"{client.role} waited {REPLY_TIMEOUT:.0f} s for {waiting} and got "
+                "nothing: the server never sent it (a request lost, or a thread "
+                "blocked where it should not, on a full queue for example)"
             )
         if got != wanted:
-            pytest.fail(explain_wrong_reply(client, got, wanted), pytrace=False)
+            client.fail(explain_wrong_reply(client, got, wanted))
 
 
 def run_clients(work: dict[TestClient, Callable[[TestClient], None]]) -> None:
@@ -484,6 +890,14 @@ def run_clients(work: dict[TestClient, Callable[[TestClient], None]]) -> None:
         try:
             job(client)
             failures.put(None)
+        except OSError as error:  # a socket call the harness did not foresee
+            failures.put(
+                pytest.fail.Exception(
+                    f"{client.role}'s connection failed ({_why(error)}): "
+                    f"{client.blame()}",
+                    pytrace=False,
+                )
+            )
         except BaseException as error:  # handed to the test thread below
             failures.put(error)
 

@@ -23,6 +23,7 @@ from partA.harness import (
 
 def run_basic(kv: ServerUnderTest, clients: int, msgs: int, deletes: int) -> None:
     rng = random.Random(f"basic-{clients}-{msgs}-{deletes}")
+    kv.check_requests = True
     kv.wait_for_counts(0, 0, "before any client connected")
     connections = [kv.connect() for _ in range(clients)]
     kv.wait_for_counts(clients, 0, f"after {clients} client(s) connected")

@@ -12,6 +12,7 @@ from partA.harness import ServerUnderTest, TestClient
 
 
 def run_count(kv: ServerUnderTest, rounds: list[tuple[int, int]]) -> None:
+    kv.check_requests = True
     kv.wait_for_counts(0, 0, "before any client connected")
     live: deque[TestClient] = deque()
     dropped = 0

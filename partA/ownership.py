@@ -1,0 +1,551 @@
+"""The ownership checker: which thread writes which piece of a server's state.
+
+The rule it checks is the lesson of part A: every piece of state has one
+owner thread, and the other threads send the owner messages. A piece of
+state is an attribute of the server object or of an object of a class from
+the server's module (a client record, say), or a container (dict, list,
+set, deque) freshly made and kept in such an attribute.
+
+Theory of operation
+-------------------
+Each thread carries a vector clock: for every thread, how much of that
+thread's history it has heard of. Messages carry clocks from sender to
+receiver: an item put on a ``queue.Queue`` carries its putter's clock to the
+thread that gets that very item; ``Thread.start`` carries the starter's clock
+to the new thread; ``join`` carries the ended thread's clock to the joiner;
+``Event.set`` carries the setter's clock to a ``wait`` or ``is_set`` that
+sees it set. A write to a piece of state is recorded with its thread and
+that thread's clock. When another thread writes the same piece later, the
+earlier write must be one it has heard of through messages (the state was
+handed over); if not, the two writes are a violation: two threads own it.
+
+This does not depend on timing: the two writes need not overlap, only
+happen, and the messages between threads are the same on every run, so a
+server that breaks the rule is reported on every run that makes both writes.
+
+How writes are seen: ``__setattr__`` of the watched classes is wrapped while
+a ``Watch`` is on (the classes are restored afterwards), and a fresh dict,
+list, set or deque stored in a watched attribute is swapped, as it is
+stored, for a subclass that records its changes. A container that something
+else still refers to at that moment is left as it is (and not watched), so
+the swap never changes what the server's code sees. Reads are not checked.
+
+``Watch`` also records every thread started while it is on, and whether some
+thread joined it once it ended (``unjoined``).
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import os
+import queue
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+
+# ----- clocks ------------------------------------------------------------------
+
+_lock = threading.Lock()  # the checker's own; nothing else is taken under it
+_watches: tuple[Watch, ...] = ()  # the watches on now (one, in the suites)
+
+Clock = dict[threading.Thread, int]
+
+
+def _clock_of(thread: threading.Thread) -> Clock:
+    """The thread's clock, made at its first event. Call with ``_lock`` held."""
+    clock = thread.__dict__.get("_kv_clock")
+    if clock is None:
+        clock = dict(thread.__dict__.get("_kv_inherited", {}))
+        clock[thread] = clock.get(thread, 0) + 1
+        thread.__dict__["_kv_clock"] = clock
+    return clock
+
+
+def _me() -> threading.Thread | None:
+    """This thread, or None while it is being born or is not Python's.
+
+    Not ``threading.current_thread()``: a thread that is starting sets an
+    Event before it is registered, and asking for it then would make it a
+    new "dummy" thread, which sets an Event, and so on.
+    """
+    return threading._active.get(threading.get_ident())
+
+
+def _release() -> Clock:
+    """A copy of this thread's clock to send along; then tick it."""
+    me = _me()
+    if me is None:
+        return {}
+    with _lock:
+        clock = _clock_of(me)
+        sent = dict(clock)
+        clock[me] += 1
+    return sent
+
+
+def _acquire(received: Clock | None) -> None:
+    """Hear of everything ``received`` had heard of."""
+    me = _me()
+    if not received or me is None:
+        return
+    with _lock:
+        clock = _clock_of(me)
+        for thread, time in received.items():
+            if clock.get(thread, 0) < time:
+                clock[thread] = time
+
+
+def _merge_into(holder: object, attribute: str, sent: Clock) -> None:
+    """Merge a sent clock into one kept on ``holder`` (an Event, a LIFO queue)."""
+    with _lock:
+        kept = holder.__dict__.setdefault(attribute, {})
+        for thread, time in sent.items():
+            if kept.get(thread, 0) < time:
+                kept[thread] = time
+
+
+def _copy_of(holder: object, attribute: str) -> Clock | None:
+    with _lock:
+        kept = holder.__dict__.get(attribute)
+        return dict(kept) if kept else None
+
+
+# ----- messages: queues, thread start and join, events -------------------------
+
+_queue_put, _queue_get = queue.Queue._put, queue.Queue._get
+
+
+def _put(self: queue.Queue, item: object) -> None:
+    """Under the queue's mutex: keep the putter's clock beside its item."""
+    clocks = self.__dict__.get("_kv_clocks")
+    if clocks is None and _watches:
+        clocks = collections.deque([None] * self._qsize())
+        self.__dict__["_kv_clocks"] = clocks
+    if clocks is not None:
+        clocks.append(_release() if _watches else None)
+    _queue_put(self, item)
+
+
+def _get(self: queue.Queue) -> object:
+    """Under the queue's mutex: the getter hears of that item's putter."""
+    item = _queue_get(self)
+    clocks = self.__dict__.get("_kv_clocks")
+    if clocks:
+        _acquire(clocks.popleft())
+    return item
+
+
+def _any_order_queue(cls: type) -> None:
+    """LIFO and priority queues: a get hears of every put before it."""
+    put, get = cls._put, cls._get
+
+    def _put_any(self: queue.Queue, item: object) -> None:
+        if _watches:
+            _merge_into(self, "_kv_puts", _release())
+        put(self, item)
+
+    def _get_any(self: queue.Queue) -> object:
+        item = get(self)
+        _acquire(_copy_of(self, "_kv_puts"))
+        return item
+
+    cls._put, cls._get = _put_any, _get_any
+
+
+class _SimpleQueue(queue.SimpleQueue):
+    """``queue.SimpleQueue``, carrying clocks as the other queues do."""
+
+    def put(self, item: object, block: bool = True, timeout: float | None = None):
+        if _watches:
+            _merge_into(self, "_kv_puts", _release())
+        super().put(item, block, timeout)
+
+    def put_nowait(self, item: object) -> None:
+        self.put(item, block=False)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> object:
+        item = super().get(block, timeout)
+        _acquire(_copy_of(self, "_kv_puts"))
+        return item
+
+    def get_nowait(self) -> object:
+        return self.get(block=False)
+
+
+_thread_start, _thread_join = threading.Thread.start, threading.Thread.join
+_event_set, _event_wait = threading.Event.set, threading.Event.wait
+_event_is_set = threading.Event.is_set
+
+
+def _start(self: threading.Thread) -> None:
+    if _watches:
+        self.__dict__["_kv_inherited"] = _release()
+    _thread_start(self)
+    for watch in _watches:
+        watch.started.append((self, time.monotonic()))
+
+
+def _join(self: threading.Thread, timeout: float | None = None) -> None:
+    _thread_join(self, timeout)
+    if _watches and not self.is_alive():
+        with _lock:
+            final = dict(self.__dict__.get("_kv_clock", {}))
+        _acquire(final)
+        for watch in _watches:
+            watch.joined.setdefault(self, time.monotonic())
+
+
+def _set(self: threading.Event) -> None:
+    if _watches:
+        _merge_into(self, "_kv_sets", _release())
+    _event_set(self)
+
+
+def _wait(self: threading.Event, timeout: float | None = None) -> bool:
+    seen = _event_wait(self, timeout)
+    if seen:
+        _acquire(_copy_of(self, "_kv_sets"))
+    return seen
+
+
+def _is_set(self: threading.Event) -> bool:
+    seen = _event_is_set(self)
+    if seen:
+        _acquire(_copy_of(self, "_kv_sets"))
+    return seen
+
+
+def install() -> None:
+    """Make queues, threads and events carry clocks (once per process).
+
+    Called when the harness is imported, before the server's module is, so
+    that ``from queue import SimpleQueue`` there finds the clock-carrying one.
+    """
+    if queue.Queue._put is _put:
+        return
+    queue.Queue._put, queue.Queue._get = _put, _get
+    _any_order_queue(queue.LifoQueue)
+    _any_order_queue(queue.PriorityQueue)
+    queue.SimpleQueue = _SimpleQueue
+    threading.Thread.start, threading.Thread.join = _start, _join
+    threading.Event.set, threading.Event.wait = _set, _wait
+    threading.Event.is_set = _is_set
+    threading.Event.isSet = _is_set
+
+
+# ----- writes --------------------------------------------------------------------
+
+
+@dataclass
+class Write:
+    thread: threading.Thread
+    time: int  # the writer's own entry in its clock at the write
+    at: tuple[str, int]  # (file, line) of the write
+
+    @property
+    def where(self) -> str:
+        return f"{os.path.basename(self.at[0])}:{self.at[1]}"  # "server.py:88"
+
+
+@dataclass
+class Violation:
+    state: str  # "self._count", "Record.pending", "the dict in self._table"
+    first: Write
+    second: Write  # a second write, or a read
+    read: bool = False
+
+    def __str__(self) -> str:
+        second = "read" if self.read else "written"
+        return (
+            f"{self.state} written by {_who(self.first.thread)} ({self.first.where}) "
+            f"and {second} by {_who(self.second.thread)} ({self.second.where})"
+        )
+
+
+def _who(thread: threading.Thread) -> str:
+    """A thread's name, with the harness's own threads said in words."""
+    name = thread.name
+    if name.startswith("test-call "):
+        return f"the test's thread (calling {name.removeprefix('test-call ')})"
+    if thread is threading.main_thread():
+        return "the test's thread"
+    return name
+
+
+def _where(frame: FrameType | None) -> tuple[str, int]:
+    if frame is None:
+        return ("?", 0)
+    return (frame.f_code.co_filename, frame.f_lineno)
+
+
+# Attributes that threading.Thread keeps for itself (a server's Thread subclass
+# shares them with whoever starts, joins or asks is_alive()): not the server's.
+_THREAD_OWN = set(vars(threading.Thread())) | {
+    "_tstate_lock", "_ident", "_native_id", "_is_stopped", "_handle", "_started",
+}  # fmt: skip
+
+
+class Watch:
+    """Records, while on, threads started and joined, and writes to state.
+
+    ``watch_classes(server_class)`` wraps the classes to watch; ``stop()``
+    restores them. ``violations`` holds the first few pieces of state written
+    by two threads with no message between the writes.
+    """
+
+    MAX_VIOLATIONS = 5
+
+    def __init__(self) -> None:
+        self.started: list[tuple[threading.Thread, float]] = []  # (thread, when)
+        self.joined: dict[threading.Thread, float] = {}  # when first joined
+        self.violations: list[Violation] = []
+        self.server: object = None  # named "self" in messages
+        self._writes: dict[tuple[int, str], tuple[object, Write]] = {}
+        self._wrapped: list[tuple[type, str, object]] = []  # (class, method, own)
+        self._reported: set[str] = set()
+
+    def begin(self) -> None:
+        global _watches
+        install()
+        _watches = (*_watches, self)
+
+    def stop(self) -> None:
+        global _watches
+        _watches = tuple(watch for watch in _watches if watch is not self)
+        for cls, method, own in reversed(self._wrapped):
+            if own is None:
+                delattr(cls, method)
+            else:
+                setattr(cls, method, own)
+        self._wrapped.clear()
+
+    # ----- threads ---------------------------------------------------------------
+
+    def unjoined(self, left_out: Callable[[threading.Thread], bool]) -> list[str]:
+        """Names of threads started while on, not left out, that nobody joined."""
+        return [
+            thread.name
+            for thread, _ in self.started
+            if thread not in self.joined and not left_out(thread)
+        ]
+
+    # ----- state -----------------------------------------------------------------
+
+    def watch_classes(self, server_class: type) -> None:
+        """Wrap ``__setattr__`` of the server's classes and their modules' classes."""
+        for cls in _classes_to_watch(server_class):
+            for method, wrap in (
+                ("__setattr__", _recording_setattr),
+                ("__getattribute__", _recording_getattribute),
+            ):
+                own = cls.__dict__.get(method)
+                setattr(cls, method, wrap(self, cls, own))
+                self._wrapped.append((cls, method, own))
+
+    def wrote(self, holder: object, name: str, frame: FrameType | None) -> None:
+        """Record that this thread wrote ``name`` of ``holder`` (or ``holder``)."""
+        me = _me()
+        if me is None:
+            return
+        where = _where(frame)
+        with _lock:
+            clock = _clock_of(me)
+            write = Write(me, clock[me], where)
+            key = (id(holder), name)
+            last = self._writes.get(key)
+            self._writes[key] = (holder, write)
+            if last is None or last[1].thread is me:
+                return
+            if clock.get(last[1].thread, 0) >= last[1].time:
+                return  # handed over: a message came from that write to here
+        self._violate(holder, name, last[1], write)
+
+    def read(self, holder: object, name: str, frame: FrameType) -> None:
+        """Check a read of ``name`` of ``holder``: its last write must be known."""
+        entry = self._writes.get((id(holder), name))
+        me = _me()
+        if entry is None or me is None or entry[1].thread is me:
+            return  # the fast way, taken by nearly every read
+        write = entry[1]
+        clock = me.__dict__.get("_kv_clock")  # only this thread changes it
+        if clock is not None and clock.get(write.thread, 0) >= write.time:
+            return
+        with _lock:
+            if _clock_of(me).get(write.thread, 0) >= write.time:
+                return
+        self._violate(holder, name, write, Write(me, 0, _where(frame)), read=True)
+
+    def _violate(
+        self, holder: object, name: str, first: Write, second: Write, read=False
+    ) -> None:
+        state = self._name(holder, name)
+        if state in self._reported or len(self.violations) >= self.MAX_VIOLATIONS:
+            return
+        self._reported.add(state)
+        self.violations.append(Violation(state, first, second, read))
+
+    def _name(self, holder: object, name: str) -> str:
+        if isinstance(holder, _RECORDING):
+            kept_in, attribute = holder._kv_label
+            return f"the {holder._kv_kind} in {self._name(kept_in, attribute)}"
+        if holder is self.server:
+            return f"self.{name}"
+        return f"{type(holder).__name__}.{name}"
+
+
+def _classes_to_watch(server_class: type) -> list[type]:
+    """The server's own classes (its bases too), and the classes of their modules.
+
+    Only plain classes of the server's modules: not tuples (immutable), not
+    exceptions, nor subclasses of the standard library's queues or events.
+    """
+    modules = {
+        cls.__module__
+        for cls in server_class.__mro__
+        if cls.__module__ not in ("builtins", "abc", "typing")
+    }
+    found = [cls for cls in server_class.__mro__ if cls.__module__ in modules]
+    for name in modules:
+        for value in vars(sys.modules[name]).values():
+            if isinstance(value, type) and value.__module__ == name:
+                found.append(value)
+    unique = list(dict.fromkeys(found))
+    return [cls for cls in unique if _watchable(cls)]
+
+
+def _watchable(cls: type) -> bool:
+    foreign = (tuple, BaseException, queue.Queue, threading.Event, type, enum.Enum)
+    return not issubclass(cls, foreign)
+
+
+def _recording_setattr(watch: Watch, cls: type, own: Callable | None) -> Callable:
+    def __setattr__(self: object, name: str, value: object) -> None:
+        frame = sys._getframe(1)
+        if frame.f_code is __setattr__.__code__:  # a subclass's, recorded there
+            frame = None
+        thread_own = isinstance(self, threading.Thread) and name in _THREAD_OWN
+        if frame and _watches and not name.startswith("_kv_") and not thread_own:
+            value = _maybe_record(watch, self, name, value)
+            watch.wrote(self, name, frame)
+        if own is not None:
+            own(self, name, value)
+        else:
+            super(cls, self).__setattr__(name, value)
+
+    return __setattr__
+
+
+def _recording_getattribute(watch: Watch, cls: type, own: Callable | None) -> Callable:
+    def __getattribute__(self: object, name: str) -> object:
+        if own is not None:
+            value = own(self, name)
+        else:
+            value = super(cls, self).__getattribute__(name)
+        if _watches and not name.startswith("_kv_"):
+            try:
+                fields = object.__getattribute__(self, "__dict__")
+            except AttributeError:
+                return value
+            if name in fields:
+                frame = sys._getframe(1)
+                if frame.f_code is not __getattribute__.__code__:  # not a subclass's
+                    thread_own = isinstance(self, threading.Thread) and (
+                        name in _THREAD_OWN
+                    )
+                    if not thread_own:
+                        watch.read(self, name, frame)
+        return value
+
+    return __getattribute__
+
+
+# ----- containers ------------------------------------------------------------------
+
+_MUTATORS = {
+    dict: ["__setitem__", "__delitem__", "pop", "popitem", "setdefault", "update",
+           "clear", "__ior__"],
+    list: ["__setitem__", "__delitem__", "append", "extend", "insert", "pop",
+           "remove", "clear", "sort", "reverse", "__iadd__", "__imul__"],
+    set: ["add", "discard", "remove", "pop", "clear", "update", "difference_update",
+          "intersection_update", "symmetric_difference_update", "__ior__",
+          "__iand__", "__isub__", "__ixor__"],
+    collections.deque: ["__setitem__", "__delitem__", "append", "appendleft",
+                        "extend", "extendleft", "pop", "popleft", "remove",
+                        "clear", "rotate", "__iadd__"],
+}  # fmt: skip
+_ONLY_IF_PRESENT = {"setdefault": False, "discard": True}  # writes only if (not) in
+
+
+def _recording_method(base: type, method: str) -> Callable:
+    original = getattr(base, method)
+    present = _ONLY_IF_PRESENT.get(method)
+
+    def record(self, *args, **kwargs):
+        watch = getattr(self, "_kv_watch", None)
+        changes = present is None or not args or (args[0] in self) == present
+        if watch is not None and _watches and changes:
+            watch.wrote(self, "", sys._getframe(1))
+        return original(self, *args, **kwargs)
+
+    record.__name__ = method
+    return record
+
+
+def _recording_class(base: type) -> type:
+    namespace = {m: _recording_method(base, m) for m in _MUTATORS[base]}
+    namespace["__slots__"] = ("_kv_watch", "_kv_label", "_kv_kind")
+    return type(f"Recording{base.__name__.capitalize()}", (base,), namespace)
+
+
+_RECORDING_OF = {base: _recording_class(base) for base in _MUTATORS}
+_RECORDING = tuple(_RECORDING_OF.values())
+
+
+def _copy(value: object) -> object:
+    recording = _RECORDING_OF[type(value)]
+    if type(value) is collections.deque:
+        return recording(value, value.maxlen)
+    return recording(value)
+
+
+def _probe_references() -> int | None:
+    """How many references a fresh container has when ``_maybe_record`` sees it.
+
+    Measured, not assumed: it differs between Python versions. None if a
+    fresh container cannot be told from one that is also kept elsewhere.
+    """
+    seen: list[int] = []
+
+    class Probe:
+        def __setattr__(self, name: str, value: object) -> None:
+            _measure(seen, value)
+
+    probe = Probe()
+    probe.fresh = {}
+    kept = {}
+    probe.kept = kept
+    fresh, aliased = seen
+    return fresh if fresh < aliased else None
+
+
+def _measure(seen: list[int], value: object) -> None:
+    seen.append(sys.getrefcount(value))
+
+
+def _maybe_record(watch: Watch, holder: object, name: str, value: object) -> object:
+    """``value``, or a recording copy of it if it is a fresh plain container."""
+    if type(value) not in _RECORDING_OF or _FRESH is None:
+        return value
+    if sys.getrefcount(value) > _FRESH:
+        return value  # someone else holds it: swapping would change their view
+    copy = _copy(value)
+    copy._kv_watch, copy._kv_kind = watch, type(value).__name__
+    copy._kv_label = (holder, name)  # named when reported: see Watch._name
+    return copy
+
+
+_FRESH = _probe_references()
