@@ -101,6 +101,9 @@ def _attach_pictures(job: runs.Job, results: list[TestResult]) -> None:
         for page in drawn:
             if not result.passed and _named_after(page.stem, test):
                 result.pictures[page.name] = page.read_text(errors="replace")
+                # the work folder goes: name the copy the staff keep instead
+                kept = f"{page.name} (a picture of the failure, kept by the staff)"
+                result.output = result.output.replace(str(page), kept)
 
 
 def _named_after(stem: str, test: str) -> bool:
