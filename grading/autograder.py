@@ -234,10 +234,10 @@ def _fill(template: str, values: dict[str, str]) -> str:
 def _kit_files(source: Path) -> list[Path]:
     """The pristine kit: what students get, partC (the settings may turn it on)
     and grading/."""
-    from grading.handout import LEFT_OUT, PARTC_FILES, SHIPPED
+    from grading.handout import HINTS_FILES, LEFT_OUT, PARTC_FILES, SHIPPED
 
     files: list[Path] = []
-    for item in [*SHIPPED, *PARTC_FILES, "grading"]:
+    for item in [*SHIPPED, *PARTC_FILES, *HINTS_FILES, "grading"]:
         path = source / item
         if path.is_file():
             files.append(path)

@@ -54,6 +54,8 @@ SHIPPED = [
     "runners",
 ]
 PARTC_FILES = ["partC", "runners/test_runners_partc.py"]  # ship with partC only
+HINTS_FILES = ["docs/failure-picture.png"]  # ship with HANDOUT.md's hints only
+BINARY = {".png"}  # copied as they are
 LEFT_OUT = {"__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 STUB = 'raise NotImplementedError("{where}: your code here")'
 TAGS = ("SOLUTION", "INSTRUCTOR", "PARTC", "NOPARTC", "HINTS", "DESIGN")
@@ -151,20 +153,28 @@ def build_handout(
     if out.exists():
         raise FileExistsError(f"{out} exists already: name a new folder")
     keep = shipped_tags(partC=partC, hints=hints)
-    files = {}
-    for item in SHIPPED + (PARTC_FILES if partC else []):
+    files: dict[Path, str | bytes] = {}
+    items = SHIPPED + (PARTC_FILES if partC else [])
+    items += HINTS_FILES if "HINTS" in keep else []
+    for item in items:
         paths = [source / item] if (source / item).is_file() else _tree(source / item)
         for path in paths:
             relative = path.relative_to(source)
             if not partC and any(relative.match(f) for f in PARTC_FILES):
                 continue
+            if path.suffix in BINARY:
+                files[relative] = path.read_bytes()
+                continue
             text = path.read_text(encoding="utf-8")
             files[relative] = cut_regions(text, str(relative), keep)
     with tempfile.TemporaryDirectory(prefix="handout-") as folder:
         draft = Path(folder) / "tree"
-        for relative, text in files.items():
+        for relative, content in files.items():
             (draft / relative).parent.mkdir(parents=True, exist_ok=True)
-            (draft / relative).write_text(text, encoding="utf-8")
+            if isinstance(content, bytes):
+                (draft / relative).write_bytes(content)
+            else:
+                (draft / relative).write_text(content, encoding="utf-8")
         if ruff_format:
             _format(sorted(draft / r for r in files if r.suffix == ".py"))
         shutil.copytree(draft, out)
