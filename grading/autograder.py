@@ -55,13 +55,15 @@ import argparse
 import contextlib
 import stat
 import sys
-import time
 import traceback
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grading.entry import grade_and_write
+
 if TYPE_CHECKING:  # imported where used: grading must not need them to fail well
+    from grading.report import GradeReport
     from grading.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -265,25 +267,21 @@ def run_gradescope(root: Path) -> int:
     stdout is theirs). Returns 0 if the submission was graded or refused,
     1 if the grader failed.
     """
-    started = time.monotonic()
     results = root / "results" / "results.json"
     results.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):  # student code runs as another user
         (root / "source").chmod(0o700)
-    try:
-        from grading.gradescope import write_results
-        from grading.grade import grade_submission
-        from grading.report import GRADER_FAILED, table
 
-        report = grade_submission(root / "submission")
-        print(table(report))
+    def write(report: GradeReport) -> None:
+        from grading.gradescope import write_results
+
         write_results(report, results)
-    except BaseException:  # even SystemExit or KeyboardInterrupt: report it
-        trace = traceback.format_exc()
-        print(trace)
-        _write_failure(results, trace, time.monotonic() - started)
-        return 1
-    return 1 if report.status == GRADER_FAILED else 0
+
+    return grade_and_write(
+        root / "submission",
+        write,
+        lambda trace, seconds: _write_failure(results, trace, seconds),
+    )
 
 
 def _write_failure(results: Path, trace: str, seconds: float) -> None:

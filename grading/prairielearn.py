@@ -40,13 +40,12 @@ import argparse
 import json
 import shutil
 import sys
-import time
-import traceback
 import uuid
 from typing import TYPE_CHECKING
 from pathlib import Path
 
 from grading.autograder import REQUIREMENTS, ROOT, _kit_files
+from grading.entry import grade_and_write
 from grading.gradescope import write_json
 from grading.report import GRADED, GRADER_FAILED, REFUSED, STAFF, GradeReport
 
@@ -215,34 +214,26 @@ def run_prairielearn(root: Path) -> int:
     Prints the grade table and what the staff should know (PrairieLearn keeps
     the grader's output for them). Returns 1 if the grader failed, else 0.
     """
-    started = time.monotonic()
     path = root / "results" / "results.json"
-    try:
-        from grading.grade import grade_submission
-        from grading.report import table
 
-        report = grade_submission(root / "student")
-        print(table(report))
-        write_json(results(report), path)
-    except BaseException:  # even SystemExit or KeyboardInterrupt: report it
-        trace = traceback.format_exc()
-        print(trace)
+    def write_crash(trace: str, seconds: float) -> None:
         write_json(
             {
                 "gradable": False,
                 "score": 0,
                 "format_errors": [
-                    f"NOT GRADED: the grader crashed after "
-                    f"{time.monotonic() - started:.0f} s. This is not your grade "
-                    f"and costs no attempt: {STAFF}."
+                    f"NOT GRADED: the grader crashed after {seconds:.0f} s. This "
+                    f"is not your grade and costs no attempt: {STAFF}."
                 ],
                 "output": trace[-5000:],
                 "tests": [],
             },
             path,
         )
-        return 1
-    return 1 if report.status == GRADER_FAILED else 0
+
+    return grade_and_write(
+        root / "student", lambda report: write_json(results(report), path), write_crash
+    )
 
 
 # The command line.

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from grading import sample_submissions
+
 ROOT = Path(__file__).resolve().parent.parent
 TOOL = ROOT / "tools" / "gradescope-image"
-SAMPLE = ROOT / "grading" / "sample_submissions" / "plain"
 ARCHIVE = "http://archive.ubuntu.com/ubuntu/dists/jammy/Release"
 
 pytestmark = pytest.mark.slow
@@ -68,7 +69,8 @@ def run(submission: Path, out: Path, *env: str) -> tuple[int, dict, str]:
 def test_a_correct_submission_gets_full_marks_in_the_image(
     image: Path, tmp_path: Path
 ) -> None:
-    status, results, stdout = run(SAMPLE, tmp_path / "results.json")
+    sample = sample_submissions.plain(tmp_path / "plain")
+    status, results, stdout = run(sample, tmp_path / "results.json")
     assert status == 0, stdout[-3000:]
     assert results["score"] == 16, results["output"]
     assert results["output_format"] == "text"
@@ -85,7 +87,8 @@ def test_a_grader_without_its_tools_says_not_graded_and_fails(
     """The image's own python3 has none of the kit's tools (no pytest, and no
     tomli for the settings on 3.10): the grader's fault, not a 0."""
     python = "AUTOGRADER_PYTHON=/usr/bin/python3"
-    status, results, stdout = run(SAMPLE, tmp_path / "results.json", python)
+    sample = sample_submissions.plain(tmp_path / "plain")
+    status, results, stdout = run(sample, tmp_path / "results.json", python)
     assert status == 1, stdout[-3000:]
     assert results["extra_data"]["status"] == "grader failed"
     assert results["output"].startswith("NOT GRADED")

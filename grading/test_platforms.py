@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grading import gradescope, grade, prairielearn, runs, sandbox
+from grading import gradescope, grade, prairielearn, runs, sample_submissions, sandbox
 from grading.autograder import run_gradescope
 from grading.report import (
     GRADED,
@@ -26,7 +26,12 @@ from grading.report import (
 from grading.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "grading" / "sample_submissions" / "plain"
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    """The plain submission (full marks), as a student hands it in."""
+    return sample_submissions.plain(tmp_path / "plain")
 
 
 def prairielearn_problems(data: object) -> list[str]:
@@ -123,8 +128,9 @@ def test_the_entrypoint_grades_a_folder_shaped_like_grade(tmp_path: Path) -> Non
         tmp_path / "course" / "serverFilesCourse", root / "serverFilesCourse"
     )
     (root / "student").mkdir()
-    shutil.copy(SAMPLE / "partA" / "server.py", root / "student" / "server.py")
-    shutil.copy(SAMPLE / "partB" / "test_squarer.py", root / "student")
+    sample = sample_submissions.plain(tmp_path / "plain")
+    shutil.copy(sample / "partA" / "server.py", root / "student" / "server.py")
+    shutil.copy(sample / "partB" / "test_squarer.py", root / "student")
     run_sh = root / "serverFilesCourse" / "p0_grader" / "run.sh"
     done = subprocess.run(
         [str(run_sh), str(root)], capture_output=True, text=True, timeout=900
@@ -137,11 +143,11 @@ def test_the_entrypoint_grades_a_folder_shaped_like_grade(tmp_path: Path) -> Non
 
 
 def test_a_grader_without_its_tools_grades_nothing_and_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sample: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No pytest for the grader's Python: not a 0 for the student."""
     monkeypatch.setattr(grade, "TOOLS", ("pytest", "no_such_test_tool"))
-    result = grade.grade_submission(SAMPLE, load_settings())
+    result = grade.grade_submission(sample, load_settings())
     assert result.status == GRADER_FAILED
     assert "no_such_test_tool not installed" in result.faults[0]
     assert "NOT GRADED" in result.output
@@ -153,13 +159,13 @@ def test_a_grader_without_its_tools_grades_nothing_and_says_so(
 
 
 def test_a_sandbox_that_cannot_be_set_up_grades_nothing_and_says_so(
-    monkeypatch: pytest.MonkeyPatch,
+    sample: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_sandbox(*args: object, **kwargs: object) -> None:
         raise sandbox.SandboxError("no free user id in 61000-61255")
 
     monkeypatch.setattr(sandbox, "run", no_sandbox)
-    result = grade.grade_submission(SAMPLE, load_settings())
+    result = grade.grade_submission(sample, load_settings())
     assert result.status == GRADER_FAILED
     assert result.faults == ["no free user id in 61000-61255"]
     assert all(test.score == 0 for test in result.tests)
@@ -167,13 +173,13 @@ def test_a_sandbox_that_cannot_be_set_up_grades_nothing_and_says_so(
 
 
 def test_a_grader_without_ruff_gives_the_format_point(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sample: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from grading import judge_format
 
     monkeypatch.setattr(judge_format, "RUFF", ["no-such-ruff"])
     settings = load_settings(overrides={"points": {"partA": {}, "partB": 0}})
-    result = grade.grade_submission(SAMPLE, settings)
+    result = grade.grade_submission(sample, settings)
     [format_] = [t for t in result.tests if t.name.startswith("format")]
     assert (format_.score, format_.max_score) == (1, 1)
     assert "the grader has no ruff" in format_.output

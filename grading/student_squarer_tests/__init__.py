@@ -3,8 +3,9 @@
 Each ``*.py`` here (but this one) holds the tests a student would add to the
 starter file: ``student_file(name, folder)`` writes the starter file as
 handed out (partB/test_squarer.py without its solution region) followed by
-them, as ``folder/test_squarer.py``. The files are named without ``test_`` so
-that pytest never collects them on their own.
+them, as ``folder/test_squarer.py``, formatted with ruff as the handout's
+files are (and as a careful student keeps them). The files are named
+without ``test_`` so that pytest never collects them on their own.
 
 - ``honest_long``: 30 tests, some moving a hundred values: valid, and they
   catch every bug.
@@ -16,6 +17,7 @@ that pytest never collects them on their own.
 from pathlib import Path
 
 from grading.handout import cut_regions
+from grading.handout import _format as format_as_handed_out
 
 KIT_ROOT = Path(__file__).resolve().parent.parent.parent
 STARTER = KIT_ROOT / "partB" / "test_squarer.py"
@@ -32,4 +34,5 @@ def student_file(name: str, folder: Path) -> Path:
     tests = (FOLDER / f"{name}.py").read_text(encoding="utf-8")
     path = folder / "test_squarer.py"
     path.write_text(starter() + "\n\n" + tests, encoding="utf-8")
+    format_as_handed_out([path])  # as a careful student runs ruff format
     return path
