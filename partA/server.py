@@ -107,10 +107,15 @@ JOINED = "joined"  # data: None
 REQUESTS = "requests"  # data: list[Request]
 LEFT = "left"  # the reader ended: the peer closed or the socket broke
 GONE = "gone"  # the writer ended, after the sentinel
+IDLE = "idle"  # data: how many replies the writer has taken; its outbox is empty
 COUNT = "count"  # data: a Queue(1) for the (active, dropped) answer
 STOP = "stop"  # from close()
 
 _STOP_WRITER = object()  # the outbox sentinel: "no more replies, end now"
+
+# A send that never waits. Windows has no such flag: there the coordinator
+# leaves every reply to the writer.
+_SEND_NOW = getattr(socket, "MSG_DONTWAIT", None)
 # END SOLUTION
 
 
@@ -211,6 +216,11 @@ class _Client:
         self.reports_due = 2  # LEFT from the reader, GONE from the writer
         self.stopping = False  # the writer's sentinel is queued
         self.replies_dropped = 0
+        # Who sends on ``conn``: the coordinator while the writer is idle,
+        # the writer from the moment a reply is queued for it until it
+        # reports IDLE with every queued reply taken.
+        self.sends_now = _SEND_NOW is not None
+        self.replies_queued = 0  # put on the outbox, in all
 
 
 # END SOLUTION
@@ -232,6 +242,7 @@ class KeyValueServer:
         # BEGIN SOLUTION
         self._store = store  # owned by the coordinator once started
         self._inbox: queue.Queue[tuple] = queue.Queue(INBOX_SIZE)
+        self._joins: queue.Queue[_Client] = queue.Queue()  # from accept
         self._listener: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
         self._coordinator: threading.Thread | None = None
@@ -247,6 +258,7 @@ class KeyValueServer:
             REQUESTS: self._on_requests,
             LEFT: self._on_left,
             GONE: self._on_gone,
+            IDLE: self._on_idle,
             COUNT: self._on_count,
             STOP: self._on_stop,
         }
@@ -379,29 +391,29 @@ class KeyValueServer:
         client.writer = threading.Thread(
             target=self._write, args=(client,), name=f"writer-{client.id}", daemon=False
         )
-        self._inbox.put((JOINED, client, None))  # before any of its requests
+        self._joins.put(client)  # unbounded: accept never waits behind requests
         # The reader starts the writer: under load every start waits its turn
         # for the interpreter lock, and accept has the next client to admit.
-        if not self._start(client, client.reader, LEFT):
-            self._inbox.put((GONE, client, None))  # its writer will not start
+        self._start(client, client.reader, (LEFT, GONE))
 
-    def _start(self, client: _Client, thread: threading.Thread, report: str) -> bool:
+    def _start(
+        self, client: _Client, thread: threading.Thread, reports: tuple[str, ...]
+    ) -> None:
         """Start one of ``client``'s threads; if the system has no thread to
-        spare, disconnect the client and post ``report`` in the thread's stead.
+        spare, disconnect the client and post ``reports`` in the thread's stead.
         """
         try:
             thread.start()
-            return True
         except RuntimeError as error:  # "can't start new thread"
             log.warning("client %d: cannot start %s: %s", client.id, thread.name, error)
             _shutdown(client.conn)  # so its other thread, if running, ends too
-            self._inbox.put((report, client, None))
-            return False
+            for report in reports:
+                self._inbox.put((report, client, None))
 
     # ----- a client's reader and writer threads --------------------------------
 
     def _read(self, client: _Client) -> None:
-        self._start(client, client.writer, GONE)
+        self._start(client, client.writer, (GONE,))
         lines = LineSplitter(client.id)
         try:
             while data := client.conn.recv(RECV_SIZE):
@@ -434,6 +446,7 @@ class KeyValueServer:
 
     def _write(self, client: _Client) -> None:
         sending = True  # until the peer is gone; then only wait for the sentinel
+        taken = 0  # replies taken from the outbox, in all
         while True:
             batch = [client.outbox.get()]
             while len(batch) < SEND_BATCH and batch[-1] is not _STOP_WRITER:
@@ -444,10 +457,13 @@ class KeyValueServer:
             stop = batch[-1] is _STOP_WRITER  # it is always the last thing queued
             if stop:
                 batch.pop()
+            taken += len(batch)
             if sending and batch:
                 sending = self._send(client, b"".join(batch))
             if stop:
                 break
+            if client.outbox.empty():  # all sent: the coordinator may send again
+                self._inbox.put((IDLE, client, taken))
         self._inbox.put((GONE, client, None))
 
     def _send(self, client: _Client, data: bytes) -> bool:
@@ -464,10 +480,22 @@ class KeyValueServer:
     def _coordinate(self) -> None:
         while not (self._stopping and not self._clients):
             kind, client, data = self._inbox.get()
+            self._take_joins()
             try:
                 self._handlers[kind](client, data)
             except Exception:
                 log.exception("the coordinator failed to handle %s", kind)
+
+    def _take_joins(self) -> None:
+        """Register every client admitted so far. A client's JOINED is put
+        before its reader starts, so it is taken before any message of its
+        threads, and before a count asked after it was admitted."""
+        while True:
+            try:
+                client = self._joins.get_nowait()
+            except queue.Empty:
+                return
+            self._on_joined(client, None)
 
     def _on_joined(self, client: _Client, _: None) -> None:
         self._clients[client.id] = client
@@ -477,28 +505,67 @@ class KeyValueServer:
         if self._stopping:
             return
         store = self._store
+        replies = []
         for op, key, value, new in requests:
             if op == "Get":
                 prefix = key.encode() + b":"
-                for stored in store.get(key):
-                    self._reply(client, prefix + stored + b"\n")
+                replies.extend(prefix + stored + b"\n" for stored in store.get(key))
             elif op == "Put":
                 store.put(key, value)
             elif op == "Delete":
                 store.delete(key)
             else:
                 store.update(key, value, new)
+        if replies:
+            self._reply_all(client, replies)
 
     def _reply(self, client: _Client, reply: bytes) -> None:
-        """Queue ``reply`` for ``client``, or drop it if its outbox is full.
+        """Send one reply to ``client`` (see ``_reply_all``)."""
+        self._reply_all(client, [reply])
 
-        The coordinator is the only producer, so ``qsize()`` can only shrink
-        behind its back: ``put_nowait`` below never fails.
+    def _reply_all(self, client: _Client, replies: list[bytes]) -> None:
+        """Send ``replies`` to ``client`` in order, never waiting for it.
+
+        While the coordinator has the send side, it sends what the socket
+        takes at once; the rest (everything, while the writer has it) is
+        queued for the writer, reply by reply, and a reply that finds the
+        outbox full is dropped.
         """
-        if client.outbox.qsize() < MAX_OUTBOX:
-            client.outbox.put_nowait(reply)
-        else:
-            client.replies_dropped += 1
+        if client.sends_now:
+            data = b"".join(replies)
+            sent = self._send_now(client, data)
+            if sent == len(data):
+                return
+            replies = _unsent(replies, sent)
+            client.sends_now = False  # the writer has the send side now
+        for reply in replies:
+            # The coordinator is the only producer, so ``qsize()`` can only
+            # shrink behind its back: ``put_nowait`` never fails.
+            if client.outbox.qsize() < MAX_OUTBOX:
+                client.outbox.put_nowait(reply)
+                client.replies_queued += 1
+            else:
+                client.replies_dropped += 1
+
+    def _send_now(self, client: _Client, data: bytes) -> int:
+        """Send what the socket takes without waiting; return how much.
+
+        A broken connection takes everything: the reply is lost with it, and
+        the reader finds out and reports the client gone.
+        """
+        try:
+            return client.conn.send(data, _SEND_NOW)
+        except (BlockingIOError, InterruptedError):
+            return 0  # the socket is full: the writer will wait for room
+        except OSError:
+            _shutdown(client.conn)
+            return len(data)
+
+    def _on_idle(self, client: _Client, taken: int) -> None:
+        """The writer has sent all it took; if that is all we queued, the
+        send side comes back to the coordinator."""
+        if taken == client.replies_queued and not client.stopping:
+            client.sends_now = True
 
     def _on_left(self, client: _Client, _: None) -> None:
         self._active -= 1
@@ -533,6 +600,15 @@ class KeyValueServer:
         for client in self._clients.values():
             _shutdown(client.conn)  # wakes its reader and a blocked writer
             self._stop_client(client)
+
+
+def _unsent(replies: list[bytes], sent: int) -> list[bytes]:
+    """What is left of ``replies`` once their first ``sent`` bytes are sent."""
+    for index, reply in enumerate(replies):
+        if sent < len(reply):
+            return [reply[sent:], *replies[index + 1 :]]
+        sent -= len(reply)
+    return []
 
 
 def _shutdown(conn: socket.socket) -> None:
