@@ -97,10 +97,10 @@ log = logging.getLogger(__name__)
 
 
 # BEGIN SOLUTION
-INBOX_SIZE = 256  # messages
 MAX_BATCH = 64  # requests in one inbox message, at most
 RECV_SIZE = 4 * 1024  # bytes: at most ~700 requests parsed and held per reader
 SEND_BATCH = 256  # replies joined into one sendall at most
+ACCEPTORS = 8  # threads waiting in accept() at once: see _admit
 
 # Messages on the inbox are (kind, client, data) tuples.
 JOINED = "joined"  # data: None
@@ -211,6 +211,10 @@ class _Client:
         self.id = client_id
         self.conn = conn
         self.outbox: queue.Queue[bytes | object] = queue.Queue(MAX_OUTBOX + 1)
+        # The reader's turn to post a batch of requests: it takes the token
+        # to post one, the coordinator gives it back when it takes the batch.
+        self.turn: queue.Queue[bool] = queue.Queue(1)
+        self.turn.put_nowait(True)
         self.reader: threading.Thread | None = None
         self.writer: threading.Thread | None = None
         self.reports_due = 2  # LEFT from the reader, GONE from the writer
@@ -241,10 +245,9 @@ class KeyValueServer:
         """Create a server that will keep its data in ``store``; start nothing."""
         # BEGIN SOLUTION
         self._store = store  # owned by the coordinator once started
-        self._inbox: queue.Queue[tuple] = queue.Queue(INBOX_SIZE)
-        self._joins: queue.Queue[_Client] = queue.Queue()  # from accept
+        self._inbox: queue.Queue[tuple] = queue.Queue()  # see _submit: no bound
         self._listener: socket.socket | None = None
-        self._accept_thread: threading.Thread | None = None
+        self._acceptors: list[threading.Thread] = []
         self._coordinator: threading.Thread | None = None
         self._closing = threading.Event()  # set by close(): accept must stop
         self._closed = False
@@ -255,7 +258,7 @@ class KeyValueServer:
         self._stopping = False
         self._handlers = {
             JOINED: self._on_joined,
-            REQUESTS: self._on_requests,
+            REQUESTS: self._on_batch,
             LEFT: self._on_left,
             GONE: self._on_gone,
             IDLE: self._on_idle,
@@ -283,11 +286,15 @@ class KeyValueServer:
         self._coordinator = threading.Thread(
             target=self._coordinate, name="coordinator", daemon=False
         )
-        self._accept_thread = threading.Thread(
-            target=self._accept, name="accept", daemon=False
-        )
+        self._acceptors = [
+            threading.Thread(
+                target=self._accept, args=(n,), name=f"accept-{n}", daemon=False
+            )
+            for n in range(1, ACCEPTORS + 1)
+        ]
         self._coordinator.start()
-        self._accept_thread.start()
+        for acceptor in self._acceptors:
+            acceptor.start()
         return self._listener.getsockname()[1]
         # END SOLUTION
 
@@ -327,8 +334,9 @@ class KeyValueServer:
         if self._listener is None:
             return  # never started
         self._closing.set()
-        self._wake_accept()
-        self._accept_thread.join()
+        self._wake_acceptors()
+        for acceptor in self._acceptors:
+            acceptor.join()
         self._listener.close()
         self._inbox.put((STOP, None, None))
         self._coordinator.join()
@@ -350,25 +358,28 @@ class KeyValueServer:
         self._inbox.put((COUNT, None, answer))
         return answer.get()
 
-    def _wake_accept(self) -> None:
-        """Connect to ourselves once, so that ``accept()`` returns.
+    def _wake_acceptors(self) -> None:
+        """Connect to ourselves once per acceptor, so that each ``accept()``
+        returns (an acceptor ends at the first connection it takes once
+        ``_closing`` is set).
 
         Closing a listening socket does not wake ``accept`` on every system;
         a connection does. Should connecting fail, shutting the listener down
-        still wakes it on Linux.
+        still wakes them on Linux.
         """
         host, port = self._listener.getsockname()[:2]
         if host in ("0.0.0.0", "::"):
             host = "127.0.0.1" if host == "0.0.0.0" else "::1"
         try:
-            socket.create_connection((host, port), timeout=1.0).close()
+            for _ in self._acceptors:
+                socket.create_connection((host, port), timeout=1.0).close()
         except OSError:
             _shutdown(self._listener)
 
     # ----- the accept thread ---------------------------------------------------
 
-    def _accept(self) -> None:
-        for client_id in itertools.count(1):
+    def _accept(self, first_id: int) -> None:
+        for client_id in itertools.count(first_id, ACCEPTORS):
             try:
                 conn, _ = self._listener.accept()
             except OSError as error:
@@ -391,7 +402,7 @@ class KeyValueServer:
         client.writer = threading.Thread(
             target=self._write, args=(client,), name=f"writer-{client.id}", daemon=False
         )
-        self._joins.put(client)  # unbounded: accept never waits behind requests
+        self._inbox.put((JOINED, client, None))  # before any of its requests
         # The reader starts the writer: under load every start waits its turn
         # for the interpreter lock, and accept has the next client to admit.
         self._start(client, client.reader, (LEFT, GONE))
@@ -426,7 +437,14 @@ class KeyValueServer:
             self._inbox.put((LEFT, client, None))
 
     def _submit(self, client: _Client, requests: list[Request]) -> None:
-        """Hand requests to the coordinator: a reader never runs them itself."""
+        """Hand requests to the coordinator: a reader never runs them itself.
+
+        It waits for its turn: at most one batch of each client is in the
+        inbox, so every client's next batch waits behind at most one of
+        every other client's, and a client that floods the server is slowed
+        down through TCP instead of filling memory.
+        """
+        client.turn.get()
         self._inbox.put((REQUESTS, client, requests))
 
     def _parse_all(self, client: _Client, lines: list[bytes]) -> list[Request]:
@@ -462,7 +480,8 @@ class KeyValueServer:
                 sending = self._send(client, b"".join(batch))
             if stop:
                 break
-            if client.outbox.empty():  # all sent: the coordinator may send again
+            if _SEND_NOW is not None and client.outbox.empty():
+                # All sent: the coordinator may send on the socket again.
                 self._inbox.put((IDLE, client, taken))
         self._inbox.put((GONE, client, None))
 
@@ -480,26 +499,18 @@ class KeyValueServer:
     def _coordinate(self) -> None:
         while not (self._stopping and not self._clients):
             kind, client, data = self._inbox.get()
-            self._take_joins()
             try:
                 self._handlers[kind](client, data)
             except Exception:
                 log.exception("the coordinator failed to handle %s", kind)
 
-    def _take_joins(self) -> None:
-        """Register every client admitted so far. A client's JOINED is put
-        before its reader starts, so it is taken before any message of its
-        threads, and before a count asked after it was admitted."""
-        while True:
-            try:
-                client = self._joins.get_nowait()
-            except queue.Empty:
-                return
-            self._on_joined(client, None)
-
     def _on_joined(self, client: _Client, _: None) -> None:
         self._clients[client.id] = client
         self._active += 1
+
+    def _on_batch(self, client: _Client, requests: list[Request]) -> None:
+        client.turn.put_nowait(True)  # its reader may post the next batch
+        self._on_requests(client, requests)
 
     def _on_requests(self, client: _Client, requests: list[Request]) -> None:
         if self._stopping:
@@ -539,13 +550,20 @@ class KeyValueServer:
             replies = _unsent(replies, sent)
             client.sends_now = False  # the writer has the send side now
         for reply in replies:
-            # The coordinator is the only producer, so ``qsize()`` can only
-            # shrink behind its back: ``put_nowait`` never fails.
-            if client.outbox.qsize() < MAX_OUTBOX:
-                client.outbox.put_nowait(reply)
-                client.replies_queued += 1
-            else:
-                client.replies_dropped += 1
+            self._queue(client, reply)
+
+    def _queue(self, client: _Client, reply: bytes) -> None:
+        """Queue ``reply`` for ``client``'s writer, or drop it if its outbox
+        is full.
+
+        The coordinator is the only producer, so ``qsize()`` can only shrink
+        behind its back: ``put_nowait`` below never fails.
+        """
+        if client.outbox.qsize() < MAX_OUTBOX:
+            client.outbox.put_nowait(reply)
+            client.replies_queued += 1
+        else:
+            client.replies_dropped += 1
 
     def _send_now(self, client: _Client, data: bytes) -> int:
         """Send what the socket takes without waiting; return how much.
