@@ -21,25 +21,34 @@ may differ.)
 
 Threads (their names are what a thread dump or a test failure shows):
 
-* ``accept``: waits for connections. For each one it tells the coordinator
-  (a ``JOINED`` message) and then starts that client's reader, which starts
-  the client's writer before it reads.
+* ``accept-1`` ... ``accept-8``: wait for connections, all on the one
+  listening socket (the system hands each connection to one of them). For
+  each, the acceptor tells the coordinator (a ``JOINED`` message) and starts
+  the client's reader, which starts the client's writer before it reads.
+  Why eight: see "Under load" below.
 * ``coordinator``: the one thread that touches the store, the client table and
   the counters. It serves the ``inbox`` in order: requests, clients joining
   and leaving, count queries, and the stop order from ``close()``.
 * ``reader-N``: reads client N's socket, cuts the bytes into lines, parses
   them, and posts the requests one ``recv`` brought in as few messages as
-  it can (a few dozen requests each at most).
+  it can (a few dozen requests each at most), one at a time (``turn``).
 * ``writer-N``: takes replies from client N's ``outbox`` and sends them; what
   has piled up while it was sending goes out in the next single send.
 
 Queues:
 
-* ``inbox``: many producers, one consumer (the coordinator). It is bounded
-  in messages and each message in requests, so clients that flood the
-  server are slowed down through TCP instead of filling memory, and a
-  request waits behind a bounded amount of other clients' work. The
-  coordinator never puts anything on it, so it can never wait for itself.
+* ``inbox``: many producers, one consumer (the coordinator). It has no bound
+  of its own, because every producer bounds itself: a reader posts its next
+  batch of requests only once the coordinator has taken the previous one
+  (below), and every other message is a one-off (``JOINED``, ``LEFT``,
+  ``GONE``, a count) or follows work of the coordinator's (``IDLE``). So a
+  client's batch waits behind at most one batch of every other client's,
+  and a client that floods the server is slowed down through TCP instead of
+  filling memory. The coordinator never puts anything on it, so it can
+  never wait for itself.
+* ``turn`` (one per client, room for one token): the reader's right to post
+  a batch. The reader takes the token to post one; the coordinator puts it
+  back when it takes the batch.
 * ``outbox`` (one per client): the coordinator is its only producer and the
   writer its only consumer. It holds at most ``MAX_OUTBOX`` replies. The
   coordinator never blocks on it: a reply that finds it full is dropped, so a
@@ -47,7 +56,19 @@ Queues:
   One extra slot is kept for the writer's stop sentinel, which therefore
   always fits.
 
-Life of a client: ``accept`` posts ``JOINED``, then starts ``reader-N``,
+Who sends on a client's socket: one thread at a time, and the right to send
+passes by message, like any other state. The coordinator has it while the
+writer is idle: it sends a reply itself, with a send that never waits
+(``MSG_DONTWAIT``), if the socket takes all of it. When the socket does not
+(the client is slow to read), the coordinator queues what is left on the
+outbox and the right to send goes with it: from then on every reply is
+queued, so nothing overtakes what waits. The writer sends them; each time
+it finds its outbox empty it posts ``IDLE`` with how many replies it has
+taken in all, and if that is every reply queued so far, the right to send
+is the coordinator's again. (Where the system has no such send, Windows,
+the writer sends every reply.)
+
+Life of a client: an acceptor posts ``JOINED``, then starts ``reader-N``,
 which starts ``writer-N`` (``JOINED`` is on the inbox before any request can
 be). When the peer closes, the reader posts ``LEFT`` and ends; the
 coordinator counts the drop and queues the sentinel behind the client's last
@@ -55,13 +76,14 @@ replies. The writer sends those replies, meets the sentinel, posts ``GONE``
 and ends. Once both reports are in, the coordinator joins both threads and
 closes the socket.
 
-Shutting down (``close()``): stop ``accept`` (wake it with a connection to
-ourselves, join it, close the listener), then post ``STOP``. The coordinator
-shuts down every client socket, which wakes a reader blocked in ``recv`` and
-a writer blocked in ``sendall``, queues every writer's sentinel, ignores
-further requests, and returns once every client has reported ``LEFT`` and
-``GONE``. ``close()`` joins the coordinator, so when it returns every thread
-the server started has ended and every socket it opened is closed.
+Shutting down (``close()``): stop the acceptors (wake each with a connection
+to ourselves, join them, close the listener), then post ``STOP``. The
+coordinator shuts down every client socket, which wakes a reader blocked in
+``recv`` and a writer blocked in ``sendall``, queues every writer's sentinel,
+ignores further requests, and returns once every client has reported
+``LEFT`` and ``GONE``. ``close()`` joins the coordinator, so when it returns
+every thread the server started has ended and every socket it opened is
+closed.
 
 Bad input is dealt with where it is found: the reader's line splitter skips
 an over-long line up to its newline, ``parse_request`` rejects a line that
@@ -69,6 +91,19 @@ is not a request (the reader logs it and goes on), and a line a vanishing
 client left unfinished is never parsed. A client whose reader or writer
 cannot start (the system is out of threads) is logged and disconnected by
 whoever tried to start it.
+
+Under load (the figures are in the kit's benchmark notes). Handing a message from one
+thread to another costs a wake-up, and in CPython a wait for the
+interpreter lock, far more than parsing a request or running it on the
+store. So the design keeps the hand-offs few: a request and its reply cross
+two threads (reader, coordinator), not three, because the coordinator
+sends the reply itself; that alone about doubles the requests served a
+second. Taking turns keeps every client served when a thousand are busy:
+with one bounded inbox for all, the readers that found it full waited for
+room, and a newcomer waited behind them all. Admitting a client means
+starting a thread, which waits for the interpreter lock behind every busy
+thread, so one acceptor admitted a storm of a thousand clients too slowly;
+eight wait for the lock side by side.
 .. END DESIGN
 """
 
@@ -376,7 +411,7 @@ class KeyValueServer:
         except OSError:
             _shutdown(self._listener)
 
-    # ----- the accept thread ---------------------------------------------------
+    # ----- the acceptor threads ------------------------------------------------
 
     def _accept(self, first_id: int) -> None:
         for client_id in itertools.count(first_id, ACCEPTORS):
@@ -404,7 +439,7 @@ class KeyValueServer:
         )
         self._inbox.put((JOINED, client, None))  # before any of its requests
         # The reader starts the writer: under load every start waits its turn
-        # for the interpreter lock, and accept has the next client to admit.
+        # for the interpreter lock, and the acceptor has the next client.
         self._start(client, client.reader, (LEFT, GONE))
 
     def _start(
