@@ -69,6 +69,28 @@ def test_run_py_records_every_server(tmp_path: Path) -> None:
     assert "reference / asyncio" in done.stdout
 
 
+def test_run_py_before_serves_an_earlier_revision(tmp_path: Path) -> None:
+    """``--before REV`` adds the reference as it was at REV, from git."""
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    if head.returncode:
+        pytest.skip(f"not a git checkout: {head.stderr.strip()}")
+    out = tmp_path / "runs.jsonl"
+    done = run_script(
+        "benchmarks/run.py", "--clients", "2", "--reps", "1", "-d", "0.3",
+        "--warmup", "0.1", "--servers", "reference", "--before", "HEAD",
+        "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    runs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["bench"]["server"] for r in runs) == ["before", "reference"]
+    for run in runs:
+        assert run["errors"]["total"] == 0, run["error_samples"]
+        assert run["bench"]["before"] == "HEAD"
+    assert "reference / before" in done.stdout
+
+
 def test_scale_py_serves_counts_and_closes(tmp_path: Path) -> None:
     out = tmp_path / "scale.jsonl"
     done = run_script(
