@@ -22,7 +22,7 @@ from types import ModuleType
 import pytest
 
 from partA.kvstore import InMemoryKVStore
-from partA.server import KeyValueServer
+from partA.server import ACCEPTORS, KeyValueServer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -100,8 +100,8 @@ def test_scale_py_serves_counts_and_closes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert run["errors"] == 0
-    assert run["threads"] == 2 * 40 + 3  # reader and writer each; accept,
-    # coordinator and the main thread
+    # a reader and a writer each; the acceptors, the coordinator, the main thread
+    assert run["threads"] == 2 * 40 + ACCEPTORS + 2
     assert run["close_s"] is not None, "srunner's close() lines were not seen"
 
 

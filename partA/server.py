@@ -135,7 +135,7 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 64  # requests in one inbox message, at most
 RECV_SIZE = 4 * 1024  # bytes: at most ~700 requests parsed and held per reader
 SEND_BATCH = 256  # replies joined into one sendall at most
-ACCEPTORS = 8  # threads waiting in accept() at once: see _admit
+ACCEPTORS = 8  # threads waiting in accept() at once (see "Under load")
 
 # Messages on the inbox are (kind, client, data) tuples.
 JOINED = "joined"  # data: None
@@ -284,7 +284,7 @@ class KeyValueServer:
         self._listener: socket.socket | None = None
         self._acceptors: list[threading.Thread] = []
         self._coordinator: threading.Thread | None = None
-        self._closing = threading.Event()  # set by close(): accept must stop
+        self._closing = threading.Event()  # set by close(): acceptors stop
         self._closed = False
         # Owned by the coordinator thread:
         self._clients: dict[int, _Client] = {}
