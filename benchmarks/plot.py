@@ -109,7 +109,7 @@ def plot(
     flight = f", {pipeline} iterations in flight" if pipeline > 1 else ""
     ax.set_title(f"P0 key-value server throughput\n(2-core machine, {where}{flight})")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="center", fontsize=12, framealpha=0.9)
+    ax.legend(loc="center" if go else "best", fontsize=12, framealpha=0.9)
     fig.savefig(out, dpi=120)
 
 
