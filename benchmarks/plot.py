@@ -5,7 +5,10 @@ Usage: ``python benchmarks/plot.py FILE.jsonl [-o OUT.png]`` (needs
 each C, with bars from the slowest to the fastest run; the Go original's
 figures from shared/reference/perf-anchors.md (same mode, pinned or not, and
 same pipeline depth) are drawn as a dashed reference line where there are
-any (perf-anchors has none for pipelined and unpinned).
+any (perf-anchors has none for pipelined and unpinned); ``--no-go`` leaves
+it out, so that the Python servers fill the height. A point where some run
+had errors (kvbench's count: never served, dropped, wrong) is ringed and
+says how many.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ STYLES = {  # server -> (label, colour, marker)
     "reference": ("partA reference (threads + queues)", "tab:blue", "o"),
     "asyncio": ("plain asyncio", "tab:green", "s"),
     "naive": ("naive threads + queues (no batching)", "tab:red", "^"),
+    "before": ("partA reference before (run.py --before)", "tab:gray", "D"),
 }
 
 
@@ -59,11 +63,13 @@ def load(path: Path) -> tuple[Rates, dict[tuple[str, int], int], tuple[bool, int
     return rates, erred, mode
 
 
-def plot(rates: Rates, erred: dict, mode: tuple[bool, int], out: Path) -> None:
+def plot(
+    rates: Rates, erred: dict, mode: tuple[bool, int], out: Path, with_go: bool = True
+) -> None:
     plt.rcParams.update({"font.size": 15})
     fig, ax = plt.subplots(figsize=(11, 6.5), layout="constrained")
     pinned, pipeline = mode
-    go = GO_ANCHOR.get(mode, {})
+    go = GO_ANCHOR.get(mode, {}) if with_go else {}
     if go:
         ax.plot(
             list(go),
@@ -103,7 +109,7 @@ def plot(rates: Rates, erred: dict, mode: tuple[bool, int], out: Path) -> None:
     flight = f", {pipeline} iterations in flight" if pipeline > 1 else ""
     ax.set_title(f"P0 key-value server throughput\n(2-core machine, {where}{flight})")
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(loc="center", fontsize=12, framealpha=0.9)
+    ax.legend(loc="center" if go else "best", fontsize=12, framealpha=0.9)
     fig.savefig(out, dpi=120)
 
 
@@ -128,10 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("jsonl", type=Path)
     parser.add_argument("-o", "--out", type=Path, help="default: FILE with .png")
+    parser.add_argument("--no-go", action="store_true", help="no Go original line")
     args = parser.parse_args(argv)
     rates, erred, mode = load(args.jsonl)
     out = args.out or args.jsonl.with_suffix(".png")
-    plot(rates, erred, mode, out)
+    plot(rates, erred, mode, out, with_go=not args.no_go)
     print(f"written: {out}")
     return 0
 

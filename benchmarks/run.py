@@ -1,7 +1,7 @@
 """Run kvbench against the reference, a plain asyncio and a naive server.
 
 Usage: ``python benchmarks/run.py [--clients 1,10,100,1000] [--reps 3] [--pin]
-[-P 16]``;
+[-P 16] [--before REV]``;
 ``python benchmarks/run.py --summarize FILE`` prints the table of a file.
 
 Theory of operation
@@ -18,7 +18,10 @@ ends. The table shows medians over the repetitions; the ratio
 reference/asyncio per C is the ratio of those medians, from the same file.
 
 ``--pin`` puts the server on CPU 1 and kvbench on CPU 0 (``taskset``), so
-each gets one core; without it both may use every core.
+each gets one core; without it both may use every core. ``--before REV``
+adds a fourth server, ``before``: the reference as it was at git revision
+REV (its tree exported to a temporary folder), so that a change to the
+reference is measured beside what it replaced, in the same run.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -64,6 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add(
         "-P", "--pipeline", type=int, default=1, help="kvbench -P: iterations in flight"
     )
+    add("--before", metavar="REV", help="add the reference at git revision REV")
     add("--out", type=Path, help="JSONL file; default: results/<time>-<mode>.jsonl")
     add("--summarize", type=Path, metavar="FILE", help="only print FILE's table")
     return parser.parse_args(argv)
@@ -155,17 +160,37 @@ def provenance() -> dict[str, Any]:
     }
 
 
+def export_before(rev: str, folder: Path) -> None:
+    """Put the kit as it was at ``rev`` into ``folder``; serve it as ``before``."""
+    archive = subprocess.run(
+        ["git", "archive", rev, "partA", "runners"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    SERVERS["before"] = [str(folder / "runners" / "srunner.py"), "--port", "0"]
+
+
 def measure(args: argparse.Namespace) -> Path:
     """Every run, interleaved; each report appended to the JSONL file at once."""
+    with tempfile.TemporaryDirectory(prefix="bench-before-") as folder:
+        names = args.servers.split(",")
+        if args.before:
+            export_before(args.before, Path(folder))
+            names.append("before")
+        return measure_servers(args, names)
+
+
+def measure_servers(args: argparse.Namespace, names: list[str]) -> Path:
     clients = [int(c) for c in args.clients.split(",")]
-    names = args.servers.split(",")
     mode = "pinned" if args.pin else "unpinned"
     if args.pipeline > 1:
         mode += f"-P{args.pipeline}"
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = args.out or HERE / "results" / f"{stamp}-{mode}.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
-    where = provenance()
+    where = provenance() | {"before": args.before}
     total, n = args.reps * len(clients) * len(names), 0
     with out.open("a") as sink:
         for rep in range(1, args.reps + 1):
@@ -188,6 +213,7 @@ def progress_line(r: dict) -> str:
     return (
         f"rep {b['rep']} C={b['clients']:<4} {b['server']:<9} "
         f"{r['requests_per_s']:>10,.0f} req/s  p99 {r['latency_ms']['p99']} ms  "
+        f"first reply {r.get('first_reply_ms')} ms  "
         f"errors {r['errors']['total']}  load {b['loadavg']:.1f}"
     )
 
@@ -199,7 +225,7 @@ def median_of(runs: list[dict], pick: Any) -> float | None:
 
 
 def summarize(path: Path) -> str:
-    """The table of medians per (server, C), and reference/asyncio per C."""
+    """The table of medians per (server, C), and the reference's ratios per C."""
     runs = [json.loads(line) for line in path.read_text().splitlines() if line]
     cells: dict[tuple[str, int], list[dict]] = {}
     for r in runs:
@@ -207,13 +233,16 @@ def summarize(path: Path) -> str:
     lines = [
         f"{path.name}: {len(runs)} runs, medians",
         "",
-        "| server | C | requests/s (min–max) | p99 ms | peak RSS MiB | threads "
-        "| errors (runs with errors) | runs |",
-        "|---|---|---|---|---|---|---|---|",
+        "| server | C | requests/s (min–max) | p99 ms | worst first reply ms "
+        "| peak RSS MiB | threads | errors (runs with errors) | runs |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for (name, c), group in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         lines.append(table_row(name, c, group))
-    lines += ["", ratio_line(cells)]
+    lines += [
+        "",
+        *(ratio_line(cells, other) for other in ("naive", "asyncio", "before")),
+    ]
     return "\n".join(lines)
 
 
@@ -223,6 +252,8 @@ def table_row(name: str, c: int, group: list[dict]) -> str:
     spread = f"{min(rates):,.0f}–{max(rates):,.0f}" if rates else "-"
     rps = median_of(group, lambda r: r["requests_per_s"])
     p99 = median_of(group, lambda r: r["latency_ms"]["p99"])
+    first = [r.get("first_reply_ms") for r in ok]
+    worst = max(first) if first and None not in first else None
     rss = median_of(group, lambda r: server_figure(r, "peak_rss_mib"))
     threads = median_of(group, lambda r: server_figure(r, "threads_max"))
     errors = [r["errors"]["total"] for r in ok]
@@ -230,6 +261,7 @@ def table_row(name: str, c: int, group: list[dict]) -> str:
     bad = sum(1 for e in errors if e) + failed
     return (
         f"| {name} | {c} | {fmt(rps, ',.0f')} ({spread}) | {fmt(p99, '.2f')} "
+        f"| {fmt(worst, ',.0f')} "
         f"| {fmt(rss, '.1f')} | {fmt(threads, '.0f')} | {sum(errors)} ({bad}) "
         f"| {len(group)} |"
     )
@@ -244,14 +276,14 @@ def fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def ratio_line(cells: dict[tuple[str, int], list[dict]]) -> str:
+def ratio_line(cells: dict[tuple[str, int], list[dict]], other: str) -> str:
     parts = []
     for c in sorted({c for _, c in cells}):
         ref = median_of(cells.get(("reference", c), []), lambda r: r["requests_per_s"])
-        aio = median_of(cells.get(("asyncio", c), []), lambda r: r["requests_per_s"])
-        if ref and aio:
-            parts.append(f"C={c}: {ref / aio:.2f}")
-    return "reference / asyncio (ratio of medians): " + (", ".join(parts) or "-")
+        them = median_of(cells.get((other, c), []), lambda r: r["requests_per_s"])
+        if ref and them:
+            parts.append(f"C={c}: {ref / them:.2f}")
+    return f"reference / {other} (ratio of medians): " + (", ".join(parts) or "-")
 
 
 def main(argv: list[str] | None = None) -> int:

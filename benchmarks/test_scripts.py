@@ -22,7 +22,7 @@ from types import ModuleType
 import pytest
 
 from partA.kvstore import InMemoryKVStore
-from partA.server import KeyValueServer
+from partA.server import ACCEPTORS, KeyValueServer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -69,6 +69,28 @@ def test_run_py_records_every_server(tmp_path: Path) -> None:
     assert "reference / asyncio" in done.stdout
 
 
+def test_run_py_before_serves_an_earlier_revision(tmp_path: Path) -> None:
+    """``--before REV`` adds the reference as it was at REV, from git."""
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    if head.returncode:
+        pytest.skip(f"not a git checkout: {head.stderr.strip()}")
+    out = tmp_path / "runs.jsonl"
+    done = run_script(
+        "benchmarks/run.py", "--clients", "2", "--reps", "1", "-d", "0.3",
+        "--warmup", "0.1", "--servers", "reference", "--before", "HEAD",
+        "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    runs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["bench"]["server"] for r in runs) == ["before", "reference"]
+    for run in runs:
+        assert run["errors"]["total"] == 0, run["error_samples"]
+        assert run["bench"]["before"] == "HEAD"
+    assert "reference / before" in done.stdout
+
+
 def test_scale_py_serves_counts_and_closes(tmp_path: Path) -> None:
     out = tmp_path / "scale.jsonl"
     done = run_script(
@@ -78,8 +100,8 @@ def test_scale_py_serves_counts_and_closes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     (run,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert run["errors"] == 0
-    assert run["threads"] == 2 * 40 + 3  # reader and writer each; accept,
-    # coordinator and the main thread
+    # a reader and a writer each; the acceptors, the coordinator, the main thread
+    assert run["threads"] == 2 * 40 + ACCEPTORS + 2
     assert run["close_s"] is not None, "srunner's close() lines were not seen"
 
 

@@ -82,6 +82,7 @@ skipped with a warning only (the reader drops it before it is a request).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 
@@ -267,15 +268,15 @@ class KeyValueServer(_PartAServer):
         held, self._held = self._held, []
         if self._dirty:
             self._flush()
-        for target, reply in held:
-            super()._reply(target, reply)
+        for target, replies in itertools.groupby(held, key=lambda held: held[0]):
+            super()._reply_all(target, [reply for _, reply in replies])
 
     def _flush(self) -> None:
         self._store.flush()
 
-    def _reply(self, client, reply: bytes) -> None:
-        """Hold ``reply`` until the batch is served (and the store flushed)."""
-        self._held.append((client, reply))
+    def _reply_all(self, client, replies: list[bytes]) -> None:
+        """Hold ``replies`` until the batch is served (and the store flushed)."""
+        self._held.extend((client, reply) for reply in replies)
 
     def _get(self, client, request: Request) -> None:
         transaction = self._transactions.get(client.id)

@@ -194,6 +194,7 @@ class Conn:
         self.outbuf = bytearray()  # written, not yet accepted by the kernel
         self.expected: deque[tuple[bytes, float | None]] = deque()
         self.next_n = 0
+        self.connected_at: float | None = None  # its connect completed
         self.served_at: float | None = None  # its first iteration completed
 
 
@@ -215,6 +216,7 @@ class Figures:
     never_served: int = 0
     samples: list[str] = field(default_factory=list)
     ready_s: float | None = None  # until its last connection was served once
+    first_reply_s: float | None = None  # the longest from connected to served
     slow_delivered: int = 0
     cpu_s: float = 0.0  # this process's CPU time inside the measured window
 
@@ -291,6 +293,7 @@ class Worker:
 
     def on_connected(self, conn: Conn) -> None:
         conn.connecting = False
+        conn.connected_at = time.perf_counter()
         conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if conn.slow:
             self.figures.slow_connected += 1
@@ -524,9 +527,13 @@ class Worker:
             if conn.served_at is None and not conn.connecting:
                 self.figures.never_served += 1
                 self.figures.note(f"connection {conn.cid}: never got a reply")
-        served = [c.served_at for c in normal if c.served_at is not None]
+        served = [c for c in normal if c.served_at is not None]
+        if served:
+            self.figures.first_reply_s = max(
+                c.served_at - c.connected_at for c in served
+            )
         if len(served) == len(normal):
-            self.figures.ready_s = max(served) - self.start
+            self.figures.ready_s = max(c.served_at for c in served) - self.start
 
 
 def worker_main(
@@ -911,6 +918,7 @@ def summarize(run: Run, command: str) -> dict[str, Any]:
         "latency_ms": latency_summary(parts),
         "connected": sum(f.connected for f in parts),
         "ready_ms": ms(max(readies)) if parts and None not in readies else None,
+        "first_reply_ms": first_reply_ms(parts),
         "errors": error_summary(run, parts),
         "error_samples": error_samples(run, parts),
         "client_cpu_cores": round(sum(f.cpu_s for f in parts) / seconds, 2),
@@ -918,6 +926,14 @@ def summarize(run: Run, command: str) -> dict[str, Any]:
         "server": run.sampler.report() if run.sampler else None,
         "interrupted": run.interrupted,
     }
+
+
+def first_reply_ms(parts: list[Figures]) -> float | None:
+    """The longest any served connection waited, from its connect completing
+    to its first iteration's reply; None if none was served. A connection
+    never served is not in it: it counts among the errors."""
+    waits = [f.first_reply_s for f in parts if f.first_reply_s is not None]
+    return ms(max(waits)) if waits else None
 
 
 def latency_summary(parts: list[Figures]) -> dict[str, float | None]:
@@ -985,8 +1001,17 @@ def render(report: dict[str, Any]) -> str:
 def render_ready(report: dict[str, Any]) -> str:
     connected = f"{report['connected']} of {report['connections']} connected"
     if report["ready_ms"] is None:
-        return f"ready ms     -  ({connected}; not every one was served)"
-    return f"ready ms     {report['ready_ms']}  ({connected}, all served once)"
+        ready = f"ready ms     -  ({connected}; not every one was served)"
+    else:
+        ready = f"ready ms     {report['ready_ms']}  ({connected}, all served once)"
+    first = report["first_reply_ms"]
+    worst = "-" if first is None else first
+    never = report["errors"]["never_served"]
+    also = f"; {never} never served" if never else ""
+    return (
+        f"{ready}\nfirst reply  worst {worst} ms after connecting"
+        f"  (of those served{also})"
+    )
 
 
 def render_extras(report: dict[str, Any]) -> list[str]:

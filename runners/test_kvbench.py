@@ -35,7 +35,7 @@ REPORT_FIELDS = {
     "command", "target", "mix", "connections", "pipeline", "procs",
     "duration_s", "warmup_s", "measured_s", "requests_per_iteration",
     "iterations", "requests", "iterations_per_s", "requests_per_s",
-    "latency_ms", "connected", "ready_ms", "errors", "error_samples",
+    "latency_ms", "connected", "ready_ms", "first_reply_ms", "errors", "error_samples",
     "client_cpu_cores", "slow", "server", "interrupted",
 }  # fmt: skip
 
@@ -62,9 +62,27 @@ class WrongHandler(socketserver.StreamRequestHandler):
                 self.wfile.write(line[4:].rstrip(b"\r\n") + b":wrong\n")
 
 
-@pytest.fixture
-def wrong_port() -> Iterator[int]:
-    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), WrongHandler)
+LATE_SECONDS = 0.4
+
+
+class LateHandler(socketserver.StreamRequestHandler):
+    """Serves the pgd mix right, but only LATE_SECONDS after the connection."""
+
+    def handle(self) -> None:
+        time.sleep(LATE_SECONDS)
+        values: dict[bytes, bytes] = {}
+        for line in self.rfile:
+            op, key, *rest = line.rstrip(b"\r\n").split(b":")
+            if op == b"Put":
+                values[key] = rest[0]
+            elif op == b"Get" and key in values:
+                self.wfile.write(key + b":" + values[key] + b"\n")
+            elif op == b"Delete":
+                values.pop(key, None)
+
+
+def serve_in_thread(handler: type) -> Iterator[int]:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True  # a handler ends when kvbench hangs up
     thread = threading.Thread(target=server.serve_forever, name="wrong-server")
     thread.start()
@@ -74,6 +92,16 @@ def wrong_port() -> Iterator[int]:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.fixture
+def wrong_port() -> Iterator[int]:
+    yield from serve_in_thread(WrongHandler)
+
+
+@pytest.fixture
+def late_port() -> Iterator[int]:
+    yield from serve_in_thread(LateHandler)
 
 
 def run_kvbench(*args: str, module: bool = False) -> subprocess.CompletedProcess:
@@ -108,6 +136,7 @@ def assert_clean(status: int, report: dict[str, Any]) -> None:
     assert report["requests_per_s"] > 0, "kvbench measured no requests at all"
     assert report["connected"] == report["connections"]
     assert report["ready_ms"] is not None, "some connection was never served"
+    assert 0 < report["first_reply_ms"] <= report["ready_ms"]
 
 
 @pytest.mark.parametrize("mix", ["pgd", "pugd", "get"])
@@ -159,6 +188,14 @@ def test_server_pid_reports_memory_and_threads(port: int) -> None:
     server = report["server"]
     assert server["peak_rss_mib"] > 0
     assert server["threads_max"] >= 2, "the main thread and the server's threads"
+
+
+def test_worst_time_to_first_reply_counts_from_connecting(late_port: int) -> None:
+    status, report = run_json("--port", str(late_port), *SHORT_RUN, "--warmup", "1")
+    assert_clean(status, report)
+    assert report["first_reply_ms"] >= LATE_SECONDS * 1000, report
+    text = run_kvbench("--port", str(late_port), *SHORT_RUN).stdout
+    assert "first reply  worst " in text, text
 
 
 def test_wrong_replies_are_errors(wrong_port: int) -> None:
