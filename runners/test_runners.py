@@ -223,6 +223,39 @@ def test_srunner_stops_on_signal_and_prints_counts(
         assert conn.recv(100) == b"", "srunner left the client connected"
     assert f"{signum.name} received" in server.stdout[1], server
     assert "Clients active at close: 1; dropped: 0." in server.stdout[2], server
+
+
+STORM_ROUNDS = 20  # srunner before the fix ignored the signal in 5-9 of 100
+
+
+@posix_signals
+def test_srunner_stops_on_a_signal_that_comes_during_a_connection_storm(
+    start: Callable[..., Runner],
+) -> None:
+    """While clients connect, the server's threads are starting new threads,
+    and the system may hand the signal to one of them: srunner must still
+    notice it (once, a blocking wait in its main thread never did)."""
+    for round_ in range(STORM_ROUNDS):
+        server, port = start_srunner(start, SRUNNER)
+        clients: list[socket.socket] = []
+
+        def storm(port: int = port, clients: list = clients) -> None:
+            for _ in range(30):
+                with contextlib.suppress(OSError):
+                    clients.append(socket.create_connection(("127.0.0.1", port), 2))
+
+        storming = threading.Thread(target=storm, name="test-storm")
+        storming.start()
+        time.sleep(0.005 * (round_ % 10))  # land the signal at varied moments
+        server.popen.send_signal(signal.SIGINT)
+        try:
+            assert server.popen.wait(10) == 0, f"round {round_}: {server}"
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"round {round_}: srunner ignored SIGINT for 10 s; {server}")
+        finally:
+            storming.join()
+            for client in clients:
+                client.close()
     assert not server.stderr, f"srunner complained while stopping; {server}"
 
 
