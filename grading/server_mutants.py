@@ -387,7 +387,7 @@ CAUGHT_BY = {
     "LeavesSocketsOpen": ("test_count.py", "socket(s) still open"),
     "OneRecvOneLine": ("test_basic.py", "the server cut a request"),
     "RecvCutsLines": ("test_basic.py", "the server cut a request"),
-    "CloseSleepsInsteadOfJoining": ("test_basic.py", "close() returned without joining"),
+    "CloseSleepsInsteadOfJoining": ("test_basic.py", "returned without joining"),
     "KeepsCarriageReturn": ("test_basic.py", "(or the '\\r' before it)"),
     "IgnoresUpdateOfAbsentKey": ("test_basic.py", "An Update of an absent key"),
     "RepliesToGetOfAbsentKey": ("test_basic.py", "absent key gets no reply"),

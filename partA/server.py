@@ -92,10 +92,10 @@ client left unfinished is never parsed. A client whose reader or writer
 cannot start (the system is out of threads) is logged and disconnected by
 whoever tried to start it.
 
-Under load (the figures are in the kit's benchmark notes). Handing a message from one
-thread to another costs a wake-up, and in CPython a wait for the
-interpreter lock, far more than parsing a request or running it on the
-store. So the design keeps the hand-offs few: a request and its reply cross
+Under load (the figures are in the kit's benchmark notes). Handing a
+message from one thread to another costs a wake-up, and in CPython a wait
+for the interpreter lock, far more than parsing a request or running it on
+the store. So the design keeps the hand-offs few: a request and its reply cross
 two threads (reader, coordinator), not three, because the coordinator
 sends the reply itself; that alone about doubles the requests served a
 second. Taking turns keeps every client served when a thousand are busy:
