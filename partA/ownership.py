@@ -75,6 +75,20 @@ def _me() -> threading.Thread | None:
     return threading._active.get(threading.get_ident())
 
 
+def _forget_clocks() -> None:
+    """Drop the clocks of every thread alive now (the test's own among them).
+
+    A clock names every thread its owner has heard of, so the test's main
+    thread, which lives on, would keep every server thread of every test
+    (and their clocks) until the process ends. Each watch starts from fresh
+    clocks instead: writes are only compared within one watch.
+    """
+    with _lock:
+        for thread in threading.enumerate():
+            thread.__dict__.pop("_kv_clock", None)
+            thread.__dict__.pop("_kv_inherited", None)
+
+
 def _release() -> Clock:
     """A copy of this thread's clock to send along; then tick it."""
     me = _me()
@@ -311,11 +325,13 @@ class Watch:
     def begin(self) -> None:
         global _watches
         install()
+        _forget_clocks()
         _watches = (*_watches, self)
 
     def stop(self) -> None:
         global _watches
         _watches = tuple(watch for watch in _watches if watch is not self)
+        _forget_clocks()
         for cls, method, own in reversed(self._wrapped):
             if own is None:
                 delattr(cls, method)
