@@ -42,6 +42,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from types import FrameType
 
 import pytest
 
@@ -96,18 +97,27 @@ def wait_until(
 
 
 class CheckedStore(KVStore):
-    """An ``InMemoryKVStore`` that reports two threads inside it at once.
+    """An ``InMemoryKVStore`` that reports two threads using it unordered.
 
-    Each call marks the store busy, then lets other threads run for a moment
-    (``time.sleep(0)``) so that a second thread calling in is likely to be
-    seen. Races are recorded, not raised: the server keeps running and the
-    test reports them at the end.
+    Every call is a use of the store's state, checked as the ownership
+    checker checks a write (``ownership.Watch.unordered_write``): a thread
+    may call in after another did only if a message carried that call to it
+    (a queue item, a thread's start or join, an Event). That does not depend
+    on timing, so a second thread calling in is reported on every run that
+    makes the call. Two threads inside it at once are reported too. Races
+    are recorded, not raised: the server keeps running and the test reports
+    them at the end.
     """
+
+    MAX_RACES = 5
 
     def __init__(self) -> None:
         self._store = InMemoryKVStore()
         self._inside: tuple[str, str] | None = None  # (thread name, method)
+        self._last_method = ""  # the method of the last call, for messages
+        self._pairs: list[set[str]] = []  # threads whose calls were unordered
         self.races: list[str] = []
+        self.watch: ownership.Watch | None = None  # set by ServerUnderTest
         # Told of each call, as (method, key, values): see ServerUnderTest.
         self.observe: Callable[[str, str, tuple[bytes, ...]], None] | None = None
 
@@ -117,19 +127,42 @@ class CheckedStore(KVStore):
         if self.observe is not None:
             self.observe(method, key, values)
         me = threading.current_thread().name
+        self._check_order(method)
         other = self._inside
-        if other is not None and len(self.races) < 5:
-            self.races.append(
+        if other is not None:
+            self._race(
                 f"thread {me!r} called {method}() while thread {other[0]!r} "
                 f"was inside {other[1]}()"
             )
         self._inside = (me, method)
         amplifier.jiggle()  # under --stress: perhaps wait a moment
-        time.sleep(0)  # let another thread run now, if one is ready to
         try:
             yield
         finally:
             self._inside = None
+
+    def _check_order(self, method: str) -> None:
+        """Record this call; a race if the last was unordered with it."""
+        last_method, self._last_method = self._last_method, method
+        if self.watch is None:
+            return
+        found = self.watch.unordered_write(self, "", _caller())
+        if found is not None:
+            first, second = found
+            pair = {first.thread.name, second.thread.name}
+            if pair in self._pairs:
+                return  # said once for these two threads
+            self._pairs.append(pair)
+            self._race(
+                f"thread {ownership.who(second.thread)!r} called {method}() "
+                f"({second.where}) after thread {ownership.who(first.thread)!r} "
+                f"called {last_method}() ({first.where}), and no message "
+                "carried that call to it"
+            )
+
+    def _race(self, said: str) -> None:
+        if len(self.races) < self.MAX_RACES and said not in self.races:
+            self.races.append(said)
 
     def put(self, key: str, value: bytes) -> None:
         with self._using("put", key, value):
@@ -149,6 +182,17 @@ class CheckedStore(KVStore):
 
     def dump(self) -> dict[str, list[bytes]]:
         return self._store.dump()
+
+
+def _caller() -> FrameType | None:
+    """The innermost frame outside the harnesses: the server's call of the store."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") in _HARNESSES:
+        frame = frame.f_back
+    return frame
+
+
+_HARNESSES = {__name__, "partC.harness", "contextlib"}
 
 
 # ----- the server under test ---------------------------------------------------
@@ -201,6 +245,7 @@ class ServerUnderTest:
         self._first_socket = _recorded()
         self.watch = ownership.Watch()
         self.watch.begin()
+        self.store.watch = self.watch
         watching_early = OWNERSHIP and isinstance(server_class, type)
         if watching_early:  # from its constructor on
             self.watch.watch_classes(server_class)
@@ -384,10 +429,10 @@ class ServerUnderTest:
     def _check_races(self) -> None:
         if self.store.races:
             pytest.fail(
-                "two threads used the store at the same time: "
+                "two threads used the store: "
                 + "; ".join(self.store.races)
                 + ". The store is not thread-safe: only one thread (its "
-                "owner) may ever call it.",
+                "owner) may ever call it; the others send the owner a message.",
                 pytrace=False,
             )
 

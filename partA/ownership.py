@@ -275,12 +275,12 @@ class Violation:
     def __str__(self) -> str:
         second = "read" if self.read else "written"
         return (
-            f"{self.state} written by {_who(self.first.thread)} ({self.first.where}) "
-            f"and {second} by {_who(self.second.thread)} ({self.second.where})"
+            f"{self.state} written by {who(self.first.thread)} ({self.first.where}) "
+            f"and {second} by {who(self.second.thread)} ({self.second.where})"
         )
 
 
-def _who(thread: threading.Thread) -> str:
+def who(thread: threading.Thread) -> str:
     """A thread's name, with the harness's own threads said in words."""
     name = thread.name
     if name.startswith("test-call "):
@@ -364,21 +364,29 @@ class Watch:
 
     def wrote(self, holder: object, name: str, frame: FrameType | None) -> None:
         """Record that this thread wrote ``name`` of ``holder`` (or ``holder``)."""
+        found = self.unordered_write(holder, name, frame)
+        if found is not None:
+            self._violate(holder, name, *found)
+
+    def unordered_write(
+        self, holder: object, name: str, frame: FrameType | None
+    ) -> tuple[Write, Write] | None:
+        """Record this thread's write; return (the last write, this one) if the
+        last was another thread's and no message carried it here."""
         me = _me()
         if me is None:
-            return
-        where = _where(frame)
+            return None
         with _lock:
             clock = _clock_of(me)
-            write = Write(me, clock[me], where)
+            write = Write(me, clock[me], _where(frame))
             key = (id(holder), name)
             last = self._writes.get(key)
             self._writes[key] = (holder, write)
             if last is None or last[1].thread is me:
-                return
+                return None
             if clock.get(last[1].thread, 0) >= last[1].time:
-                return  # handed over: a message came from that write to here
-        self._violate(holder, name, last[1], write)
+                return None  # handed over: a message came from that write to here
+        return last[1], write
 
     def read(self, holder: object, name: str, frame: FrameType) -> None:
         """Check a read of ``name`` of ``holder``: its last write must be known."""
