@@ -11,7 +11,7 @@ import pytest
 
 from pathlib import Path
 
-from partA import amplifier, picture
+from partA import amplifier, harness, picture
 from partA.harness import DEFAULT_SERVER, ServerUnderTest, load_server_class
 
 ROOT = Path(__file__).resolve().parent.parent  # the kit: pictures go in its build/
@@ -50,6 +50,23 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["KV_STRESS_SEED"] = seed  # for the workers, started after this
         config._kv_stress_seed = seed
         amplifier.start(seed)
+        harness.slow_down(STRESS_SLOWDOWN)
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Under ``--stress``, give each partA test STRESS_SLOWDOWN times the
+    run's per-test timeout (pytest-timeout's backstop), as its waits get."""
+    if not config.getoption("--stress", 0):
+        return
+    base = config.getoption("timeout", None) or config.getini("timeout")
+    if not base or not float(base):
+        return
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(float(base) * STRESS_SLOWDOWN))
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -78,6 +95,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 STRESS_SWITCH_INTERVAL = 1e-5  # seconds; Python's default is 0.005
+
+STRESS_SLOWDOWN = 4
+"""Under ``--stress``, every deadline of the harness is this many times longer:
+the amplifier's delays and the switching slow every server down, a plainer
+design (one message per request) most."""
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

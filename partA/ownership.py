@@ -75,6 +75,26 @@ def _me() -> threading.Thread | None:
     return threading._active.get(threading.get_ident())
 
 
+moved_at = time.monotonic()
+"""When a server thread last passed a message (``time.monotonic()``).
+
+The harness's sign that a server is still at work, however slowly: it
+waits on a server for as long as something moves. One float, replaced
+whole, so threads need no lock to write or read it. Threads of the harness
+(the main thread and those named ``test-...``) do not count.
+"""
+
+
+def _note_move() -> None:
+    global moved_at
+    me = _me()
+    if me is not None and me.name[:5] != "test-" and me is not _MAIN:
+        moved_at = time.monotonic()
+
+
+_MAIN = threading.main_thread()
+
+
 def _forget_clocks() -> None:
     """Drop the clocks of every thread alive now (the test's own among them).
 
@@ -142,6 +162,7 @@ def _put(self: queue.Queue, item: object) -> None:
     if clocks is not None:
         clocks.append(_release() if _watches else None)
     _queue_put(self, item)
+    _note_move()
 
 
 def _get(self: queue.Queue) -> object:
@@ -150,6 +171,7 @@ def _get(self: queue.Queue) -> object:
     clocks = self.__dict__.get("_kv_clocks")
     if clocks:
         _acquire(clocks.popleft())
+    _note_move()
     return item
 
 
@@ -161,10 +183,12 @@ def _any_order_queue(cls: type) -> None:
         if _watches:
             _merge_into(self, "_kv_puts", _release())
         put(self, item)
+        _note_move()
 
     def _get_any(self: queue.Queue) -> object:
         item = get(self)
         _acquire(_copy_of(self, "_kv_puts"))
+        _note_move()
         return item
 
     cls._put, cls._get = _put_any, _get_any
@@ -177,6 +201,7 @@ class _SimpleQueue(queue.SimpleQueue):
         if _watches:
             _merge_into(self, "_kv_puts", _release())
         super().put(item, block, timeout)
+        _note_move()
 
     def put_nowait(self, item: object) -> None:
         self.put(item, block=False)
@@ -184,6 +209,7 @@ class _SimpleQueue(queue.SimpleQueue):
     def get(self, block: bool = True, timeout: float | None = None) -> object:
         item = super().get(block, timeout)
         _acquire(_copy_of(self, "_kv_puts"))
+        _note_move()
         return item
 
     def get_nowait(self) -> object:
@@ -199,13 +225,17 @@ def _start(self: threading.Thread) -> None:
     if _watches:
         self.__dict__["_kv_inherited"] = _release()
     _thread_start(self)
+    _note_move()
     for watch in _watches:
         watch.started.append((self, time.monotonic()))
 
 
 def _join(self: threading.Thread, timeout: float | None = None) -> None:
     _thread_join(self, timeout)
-    if _watches and not self.is_alive():
+    if self.is_alive():
+        return  # a join that timed out: nothing moved
+    _note_move()
+    if _watches:
         with _lock:
             final = dict(self.__dict__.get("_kv_clock", {}))
         _acquire(final)
@@ -217,6 +247,7 @@ def _set(self: threading.Event) -> None:
     if _watches:
         _merge_into(self, "_kv_sets", _release())
     _event_set(self)
+    _note_move()
 
 
 def _wait(self: threading.Event, timeout: float | None = None) -> bool:

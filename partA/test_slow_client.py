@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import random
 import string
-import time
+from collections.abc import Callable
 
 import pytest
 
 from partA.harness import (
     REPLY_TIMEOUT,
+    Patience,
     ServerUnderTest,
     Script,
     Step,
@@ -85,8 +86,7 @@ def run_slow(
             f"the server to handle slow client {conn.number}'s requests "
             "(it stopped serving while a client was not reading?)",
         )
-    for conn in slow_conns:
-        check_slow_reader(conn, scripts[conn])
+    run_clients({conn: check_slow_reader(scripts[conn]) for conn in slow_conns})
     kv.close()
     check_store(kv, expected_store(scripts.values()) | fences(slow_conns))
 
@@ -107,43 +107,56 @@ def handled(probe: TestClient, number: int) -> bool:
     return True
 
 
-def check_slow_reader(conn: TestClient, script: Script) -> None:
-    """Read until the fence reply arrives; check what came before it."""
-    owed = [line for event in script.events for line in event.replies]
-    fence = b"fence_%d:fence" % conn.number
-    position = received = 0  # where in ``owed`` the last reply was found
-    deadline = time.monotonic() + REPLY_TIMEOUT
-    conn.send([b"Get:fence_%d" % conn.number])
-    conn.reading = True
-    while (line := conn.read_line(timeout=0.5)) != fence:
-        if conn.ended is not None:
-            conn.reading = False  # it lost its connection while it was not reading
-            conn.fail(
-                f"{conn.lost_connection()} while it was not reading ({conn.ended}; "
-                f"it had read {received} replies since it began to): {conn.blame()}"
-            )
-        if time.monotonic() > deadline:
-            conn.fail(
-                f"slow client {conn.number} read for {REPLY_TIMEOUT:.0f} s without "
-                "getting the reply to its last Get"
-            )
-        if line is None:  # that Get's reply was dropped, the outbox was full
-            conn.send([b"Get:fence_%d" % conn.number])
-            continue
-        found = find_in_order(conn, owed, position, line)
-        if found > position + 1:
-            conn.note("dropped", f"{found - position - 1} replies owed were dropped")
-        position = found
-        received += 1
+def check_slow_reader(script: Script) -> Callable[[TestClient], None]:
+    """A slow client's last work: read until the reply to a final Get (its
+    fence) arrives, and check what came before it."""
+
+    def read_the_rest(conn: TestClient) -> None:
+        owed = [line for event in script.events for line in event.replies]
+        fence = b"fence_%d:fence" % conn.number
+        position = received = 0  # where in ``owed`` the last reply was found
+        patience = Patience(REPLY_TIMEOUT)
+        conn.send([b"Get:fence_%d" % conn.number])
+        conn.reading = True
+        while (line := conn.read_line(timeout=0.5)) != fence:
+            if conn.ended is not None:
+                conn.reading = False  # it lost its connection while not reading
+                conn.fail(
+                    f"{conn.lost_connection()} while it was not reading "
+                    f"({conn.ended}; it had read {received} replies since it "
+                    f"began to): {conn.blame()}"
+                )
+            if patience.over():
+                conn.fail(
+                    f"slow client {conn.number} read for {patience.waited()} "
+                    "without getting the reply to its last Get"
+                )
+            if line is None:  # that Get's reply was dropped, the outbox was full
+                conn.send([b"Get:fence_%d" % conn.number])
+                continue
+            found = find_in_order(conn, owed, position, line)
+            if found > position + 1:
+                conn.note(
+                    "dropped", f"{found - position - 1} replies owed were dropped"
+                )
+            position = found
+            received += 1
+        check_counts(conn, received, len(owed))
+
+    return read_the_rest
+
+
+def check_counts(conn: TestClient, received: int, owed: int) -> None:
+    """Some replies dropped, and at least the outbox's worth delivered."""
     if received < MAX_OUTBOX:
         conn.fail(
             f"slow client {conn.number} received only {received} of the "
-            f"{len(owed)} replies it was owed once it read; the {MAX_OUTBOX} "
+            f"{owed} replies it was owed once it read; the {MAX_OUTBOX} "
             "queued for it must still be delivered"
         )
-    if received == len(owed):
+    if received == owed:
         conn.fail(
-            f"slow client {conn.number} received all {len(owed)} replies it was "
+            f"slow client {conn.number} received all {owed} replies it was "
             f"owed: none were dropped. Each client may have at most {MAX_OUTBOX} "
             "replies waiting; drop new ones while its outbox is full."
         )
