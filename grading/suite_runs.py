@@ -18,14 +18,20 @@ SERVER_OPTION = {"partA": "--server", "partC": "--partc-server"}
 
 
 def run_suite(
-    server: str, suite: str, part: str = "partA"
+    server: str,
+    suite: str,
+    part: str = "partA",
+    env: dict[str, str] | None = None,
+    select: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one suite file of ``part`` against ``server`` (module:Class), in a
-    fresh pytest process with short deadlines; stop at the first failure."""
-    env = os.environ | {"KV_REPLY_TIMEOUT": "4", "KV_CALL_TIMEOUT": "3"}
+    fresh pytest process with short deadlines (or ``env``'s); stop at the
+    first failure. ``select``: a ``-k`` expression."""
+    env = os.environ | (env or {"KV_REPLY_TIMEOUT": "4", "KV_CALL_TIMEOUT": "3"})
     command = [
         sys.executable, "-m", "pytest", f"{part}/{suite}", "-x", "-q",
         "-p", "no:cacheprovider", "-p", "no:xdist", SERVER_OPTION[part], server,
+        *(["-k", select] if select else []),
     ]  # fmt: skip
     return subprocess.run(
         command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
