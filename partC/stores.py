@@ -32,6 +32,12 @@ rather than one per request.
 * PostgreSQL commits with the server's ``synchronous_commit`` setting (on by
   default): a commit returns once the server has flushed its WAL.
 * ``close()`` commits what is pending, so a clean stop loses nothing.
+* A server that never calls ``flush()`` (partA's, under srunner) gets the
+  store wrapped in ``CommitEachChange``: each change commits as it is made.
+  SQLite then runs with ``synchronous=NORMAL``: in WAL mode a commit is in
+  the log file when it returns, so it survives a killed process, and the log
+  is synced to disk at checkpoints, not at every commit (a power cut may
+  lose the last changes, never part of one).
 
 Threads: like ``InMemoryKVStore``, no store here is thread-safe, and there is
 no locking. One thread, the server's coordinator, makes every call (a SQLite
@@ -58,8 +64,9 @@ class BadStoreSpec(ValueError):
     """A store spec that ``make_store`` cannot understand; its text says why."""
 
 
-def make_store(spec: str) -> DurableKVStore:
-    """Build the store that ``spec`` names.
+def make_store(spec: str, each_change: bool = False) -> DurableKVStore:
+    """Build the store that ``spec`` names; with ``each_change``, one that
+    commits each change as it is made (see ``CommitEachChange``).
 
     * ``memory``: a ``MemoryStore`` (nothing durable);
     * ``sqlite:PATH``: a ``SQLiteKVStore`` in the file PATH (created if new);
@@ -76,8 +83,50 @@ def make_store(spec: str) -> DurableKVStore:
     if kind == "memory":
         return MemoryStore()
     if kind == "sqlite":
-        return SQLiteKVStore(argument)
-    return PostgresKVStore(argument)
+        store = SQLiteKVStore(argument, "NORMAL" if each_change else "FULL")
+    else:
+        store = PostgresKVStore(argument)
+    return CommitEachChange(store) if each_change else store
+
+
+class CommitEachChange(DurableKVStore):
+    """A durable store that commits each change as it is made, for a server
+    that never calls ``flush()``: a change it has made survives a killed
+    process. ``apply`` commits its whole batch at once."""
+
+    def __init__(self, store: DurableKVStore) -> None:
+        self.store = store
+
+    def put(self, key: str, value: bytes) -> None:
+        self.store.put(key, value)
+        self.store.flush()
+
+    def get(self, key: str) -> list[bytes]:
+        return self.store.get(key)
+
+    def delete(self, key: str) -> None:
+        self.store.delete(key)
+        self.store.flush()
+
+    def update(self, key: str, old: bytes, new: bytes) -> None:
+        self.store.update(key, old, new)
+        self.store.flush()
+
+    def apply(self, changes: list[Change]) -> None:
+        self.store.apply(changes)
+        self.store.flush()
+
+    def flush(self) -> None:
+        self.store.flush()
+
+    def dump(self) -> dict[str, list[bytes]]:
+        return self.store.dump()
+
+    def keys(self) -> list[str]:
+        return self.store.keys()
+
+    def close(self) -> None:
+        self.store.close()
 
 
 def parse_store_spec(spec: str) -> tuple[str, str]:
@@ -110,7 +159,8 @@ CREATE INDEX IF NOT EXISTS kv_key_id ON kv (key, id);
 
 
 class SQLiteKVStore(DurableKVStore):
-    """A durable store in one SQLite file (WAL mode, ``synchronous=FULL``).
+    """A durable store in one SQLite file (WAL mode, ``synchronous=FULL`` by
+    default: see the module notes for ``NORMAL``).
 
     ``id`` is SQLite's rowid without ``AUTOINCREMENT``: a new row gets one
     more than the largest id in the table, so it always sorts after every row
@@ -119,8 +169,9 @@ class SQLiteKVStore(DurableKVStore):
     Not thread-safe: one thread makes every call (see the module notes).
     """
 
-    def __init__(self, path: str | Path) -> None:
-        """Open (or create) the store in the file ``path``.
+    def __init__(self, path: str | Path, synchronous: str = "FULL") -> None:
+        """Open (or create) the store in the file ``path``; ``synchronous`` is
+        SQLite's setting of that name, ``FULL`` or ``NORMAL``.
 
         Raises:
             sqlite3.Error: the file cannot be opened or is not a database.
@@ -134,7 +185,9 @@ class SQLiteKVStore(DurableKVStore):
         self._closed = False
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            if synchronous not in ("FULL", "NORMAL"):
+                raise ValueError(f"synchronous must be FULL or NORMAL: {synchronous!r}")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.executescript(_SQLITE_SCHEMA)
         except sqlite3.Error:
             self._db.close()

@@ -1,16 +1,17 @@
-"""An interactive client for the key-value server (partA's, and partC's where
-the kit holds partC).
+"""An interactive client for the key-value server.
 
 Usage: ``python runners/crunner.py [--host 127.0.0.1] [--port 9999]``.
 Type requests (``help`` lists them); replies print as they arrive. With
 piped input (``crunner < requests.txt``) it sends every line, prints every
 reply, and exits.
+.. BEGIN PARTC
 
-At a terminal, partC's notifications (``Changed:<op>:<key>``, sent when
-another client changes something after you ``Subscribe``) are marked with
-``*`` and shown in their own colour, as soon as they arrive; errors
-(``Error:...``, ``Aborted:...``) are red. Piped output is every line exactly
-as received.
+With partC's server, at a terminal, notifications (``Changed:<op>:<key>``,
+sent when another client changes something after you ``Subscribe``) are
+marked with ``*`` and shown in their own colour, as soon as they arrive;
+errors (``Error:...``, ``Aborted:...``) are red. Piped output is every line
+exactly as received.
+.. END PARTC
 
 Theory of operation
 -------------------

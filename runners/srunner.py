@@ -3,19 +3,22 @@
 Usage: ``python runners/srunner.py [--host 127.0.0.1] [--port 9999]``
 (or ``python -m runners.srunner``). ``--port 0`` picks a free port; the line
 printed at start says which one.
+.. BEGIN PARTC
 
-Where the kit holds partC (a course hands it out as the next exercise), two
-more options: ``--server partA|partC`` picks the server, partA's (the
-default) or partC's (List, notifications, transactions), and ``--store
+With partC (a course hands it out as the next exercise), two more options:
+``--server partA|partC`` picks the server, partA's (the default) or partC's
+(List, notifications, transactions), and ``--store
 memory|sqlite:PATH|postgres:DSN`` picks where it keeps its data: ``memory``
 (the default; nothing survives a stop), a SQLite file, or a PostgreSQL
 database (see ``partC/stores.py``; PostgreSQL needs psycopg). A durable
 store keeps everything across restarts. partC's server flushes the store
 before every reply that follows a change, so a change is on disk once any
 later reply has been sent on its connection; partA's server never calls
-``flush``, so with it the changes are committed when the server stops
-cleanly (srunner says so on stderr). Without partC, those options are not
-listed, and using them says why they cannot be used.
+``flush``, so with it the store commits each change as it is made (srunner
+says so on stderr): either way, a killed srunner loses no change that a
+client has seen acknowledged. Without partC, those options are not listed,
+and using them says why they cannot be used.
+.. END PARTC
 
 Theory of operation
 -------------------
@@ -127,7 +130,8 @@ def make_store(args: argparse.Namespace) -> KVStore:
         return InMemoryKVStore()
     from partC.stores import make_store as make_partc_store
 
-    return make_partc_store(args.store)
+    # partA's server never calls flush(): its store commits each change.
+    return make_partc_store(args.store, each_change=args.server == "partA")
 
 
 def server_class(name: str) -> type:
@@ -212,9 +216,9 @@ def run_server(args: argparse.Namespace, store: KVStore) -> int:
     """Build the server ``args`` name on ``store`` and serve until stopped."""
     if args.server == "partA" and args.store != "memory":
         print(
-            "srunner: note: partA's server never calls flush(); the store commits"
-            " its changes when the server stops cleanly (--server partC flushes"
-            " before every reply that follows a change)",
+            "srunner: note: partA's server never calls flush(), so the store"
+            " commits each change as it is made (--server partC commits a batch"
+            " of requests at a time, before the reply that follows it)",
             file=sys.stderr,
         )
     try:

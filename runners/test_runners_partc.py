@@ -8,6 +8,7 @@ real sockets, no sleeps; every wait has a deadline.
 from __future__ import annotations
 
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -129,3 +130,51 @@ def test_srunner_reports_a_store_it_cannot_open(
     assert server.finish() == 1, f"srunner should exit 1; {server}"
     assert "cannot open the store sqlite:" in "\n".join(server.stderr), server
     assert not server.stdout, server
+
+
+@posix_signals
+@pytest.mark.parametrize("server_name", ["partA", "partC"])
+def test_srunner_keeps_acknowledged_writes_through_sigkill(
+    start: Callable[..., Runner],  # noqa: F811
+    tmp_path: Path,
+    server_name: str,
+) -> None:
+    """Acknowledged means kept: srunner killed with SIGKILL (no chance to
+    close or flush anything) loses no write that a later reply on its
+    connection acknowledged, whichever server it runs."""
+    if not (REPO_ROOT / server_name / "server.py").exists():
+        pytest.skip(f"{server_name}/server.py is not there yet")
+    args = [SRUNNER, "--server", server_name, "--store", f"sqlite:{tmp_path / 'kv.db'}"]
+    server, port = start_srunner(start, *args)
+    written = {}
+    for client in range(2):
+        with connect(port) as conn:
+            puts = [b"Put:c%d_%d:v%d" % (client, n, n) for n in range(100)]
+            last = b"c%d_99" % client
+            replies = exchange(conn, b"\n".join([*puts, b"Get:" + last, b""]), 1)
+            assert replies == [last + b":v99"], f"the Get's reply; {server}"
+            written.update(line[4:].split(b":") for line in puts)
+    server.popen.send_signal(signal.SIGKILL)
+    server.finish()
+    server, port = start_srunner(start, *args)  # the same file, a new process
+    with connect(port) as conn:  # the Gets, then a fence: what came before it
+        gets = b"".join(b"Get:%s\n" % key for key in written)
+        conn.sendall(gets + b"Put:fence:up\nGet:fence\n")
+        replies = read_until(conn, b"fence:up")
+    assert stop(server, signal.SIGINT) == 0, f"srunner failed; {server}"
+    found = dict(line.split(b":") for line in replies)
+    assert found == written, (
+        f"{len(set(written) - set(found))} of {len(written)} acknowledged writes "
+        f"lost to SIGKILL with {server_name}'s server"
+    )
+
+
+def read_until(conn: socket.socket, last: bytes) -> list[bytes]:
+    """The reply lines before ``last``; the socket's timeout bounds each wait."""
+    received = b""
+    while last not in received.splitlines():
+        data = conn.recv(65536)
+        assert data, f"the server closed the connection after {received[-200:]!r}"
+        received += data
+    lines = received.splitlines()
+    return lines[: lines.index(last)]
