@@ -64,12 +64,12 @@ def run_slow(
         # clients' replies: the same bug, so both failures say so.
         during = " (a slow client, reading no replies, while others were slow)"
         conn.send([b"Put:fence_%d:fence" % conn.number], during)
-        for event in scripts[conn].events:
-            conn.send(event.requests, during)
+        for batch in scripts[conn].batches(rng_of(conn)):
+            conn.send(batch.requests, during)
         conn.send([b"Put:done_%d:yes" % conn.number], during)
 
     def normal_work(conn: TestClient) -> None:
-        for number, batch in enumerate(scripts[conn].batches(rng), 1):
+        for number, batch in enumerate(scripts[conn].batches(rng_of(conn)), 1):
             conn.send(batch.requests)
             expect_replies(
                 conn, batch, f"batch {number} (a normal client, while others were slow)"
@@ -89,6 +89,12 @@ def run_slow(
     run_clients({conn: check_slow_reader(scripts[conn]) for conn in slow_conns})
     kv.close()
     check_store(kv, expected_store(scripts.values()) | fences(slow_conns))
+
+
+def rng_of(conn: TestClient) -> random.Random:
+    """A client's own seeded generator, for cutting its work in batches
+    (the clients run at once: a shared generator would draw in any order)."""
+    return random.Random(f"batches-{conn.number}")
 
 
 def handled(probe: TestClient, number: int) -> bool:
