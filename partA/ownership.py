@@ -419,9 +419,12 @@ class Watch:
                 return None  # handed over: a message came from that write to here
         return last[1], write
 
-    def read(self, holder: object, name: str, frame: FrameType) -> None:
-        """Check a read of ``name`` of ``holder``: its last write must be known."""
-        entry = self._writes.get((id(holder), name))
+    def read(
+        self, holder: object, name: str, frame: FrameType, entry: tuple | None = None
+    ) -> None:
+        """Check a read of ``name`` of ``holder``: its last write must be known.
+        ``entry``: its last write's, if the caller has looked it up."""
+        entry = entry or self._writes.get((id(holder), name))
         me = _me()
         if entry is None or me is None or entry[1].thread is me:
             return  # the fast way, taken by nearly every read
@@ -477,6 +480,11 @@ def _watchable(cls: type) -> bool:
     return not issubclass(cls, foreign)
 
 
+def _inherited(cls: type, method: str) -> Callable:
+    """``method`` as ``cls`` inherits it: from the next class that defines it."""
+    return next(c.__dict__[method] for c in cls.__mro__[1:] if method in c.__dict__)
+
+
 def _recording_setattr(watch: Watch, cls: type, own: Callable | None) -> Callable:
     def __setattr__(self: object, name: str, value: object) -> None:
         frame = sys._getframe(1)
@@ -495,24 +503,22 @@ def _recording_setattr(watch: Watch, cls: type, own: Callable | None) -> Callabl
 
 
 def _recording_getattribute(watch: Watch, cls: type, own: Callable | None) -> Callable:
+    base = own or _inherited(cls, "__getattribute__")
+    thread_class = issubclass(cls, threading.Thread)
+    writes = watch._writes
+
     def __getattribute__(self: object, name: str) -> object:
-        if own is not None:
-            value = own(self, name)
-        else:
-            value = super(cls, self).__getattribute__(name)
-        if _watches and not name.startswith("_kv_"):
-            try:
-                fields = object.__getattribute__(self, "__dict__")
-            except AttributeError:
-                return value
-            if name in fields:
-                frame = sys._getframe(1)
-                if frame.f_code is not __getattribute__.__code__:  # not a subclass's
-                    thread_own = isinstance(self, threading.Thread) and (
-                        name in _THREAD_OWN
-                    )
-                    if not thread_own:
-                        watch.read(self, name, frame)
+        value = base(self, name)
+        # The fast way, taken by nearly every read: nothing written there yet
+        # (a method, a class attribute), or the checker is off.
+        entry = writes.get((id(self), name)) if _watches else None
+        if entry is None or name[:4] == "_kv_":
+            return value
+        if thread_class and name in _THREAD_OWN:
+            return value
+        frame = sys._getframe(1)
+        if frame.f_code is not __getattribute__.__code__:  # not a subclass's
+            watch.read(self, name, frame, entry)
         return value
 
     return __getattribute__
