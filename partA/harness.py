@@ -274,18 +274,19 @@ _HARNESSES = {__name__, "partC.harness", "contextlib"}
 # ----- the server under test ---------------------------------------------------
 
 
-# Every socket.socket made in this process, with the serial number of its
-# making, for as long as it exists (a socket that is collected is closed).
-# Accepted connections are made through socket.socket too. This works the
-# same on Linux, macOS and Windows, where there is no /proc to list.
-_made: weakref.WeakKeyDictionary[socket.socket, int] = weakref.WeakKeyDictionary()
-_serials = itertools.count()
+# Every socket.socket made in this process, in the order of their making, as
+# weak references (a socket that is collected is closed). Accepted
+# connections are made through socket.socket too. This works the same on
+# Linux, macOS and Windows, where there is no /proc to list. A socket's
+# serial number is its place in the list, plus those pruned from its front.
+_made: list[weakref.ref[socket.socket]] = []
+_pruned = 0  # sockets dropped from the front of _made: see _prune_sockets
 _make_socket = socket.socket.__init__
 
 
 def _record_socket(self: socket.socket, *args: object, **kwargs: object) -> None:
     _make_socket(self, *args, **kwargs)
-    _made[self] = next(_serials)
+    _made.append(weakref.ref(self))  # one call: safe from any thread
 
 
 socket.socket.__init__ = _record_socket
@@ -293,18 +294,26 @@ socket.socket.__init__ = _record_socket
 
 def _recorded() -> int:
     """The serial number the next socket made will have."""
-    return next(_serials)
+    return _pruned + len(_made)
+
+
+def _sockets_since(serial: int) -> list[socket.socket]:
+    """The sockets made since ``serial`` that still exist (open or not)."""
+    return [sock for ref in _made[max(serial - _pruned, 0) :] if (sock := ref())]
 
 
 def _open_sockets_since(serial: int) -> list[socket.socket]:
     """The sockets made since ``serial`` that are still open."""
-    for _ in range(100):  # a thread may make a socket while we look: look again
-        try:
-            made = list(_made.items())
-            break
-        except RuntimeError:  # "dictionary changed size during iteration"
-            continue
-    return [sock for sock, number in made if number >= serial and sock.fileno() != -1]
+    return [sock for sock in _sockets_since(serial) if sock.fileno() != -1]
+
+
+def _prune_sockets() -> None:
+    """Forget the sockets at the front of the list that are gone (the earlier
+    tests'), so that the list does not grow for as long as the process runs."""
+    global _pruned
+    gone = next((i for i, ref in enumerate(_made) if ref() is not None), len(_made))
+    del _made[:gone]
+    _pruned += gone
 
 
 class ServerUnderTest:
@@ -318,7 +327,10 @@ class ServerUnderTest:
         self.store = CheckedStore()
         self.timeline = picture.Timeline()  # drawn if the test fails
         self._threads_before = set(threading.enumerate())
+        _prune_sockets()
         self._first_socket = _recorded()
+        self._ends: dict[tuple, socket.socket] = {}  # see server_end
+        self._ends_indexed = self._first_socket
         self.watch = ownership.Watch()
         self.watch.begin()
         self.store.watch = self.watch
@@ -405,15 +417,22 @@ class ServerUnderTest:
     def server_end(
         self, client_end: tuple, server_address: tuple
     ) -> socket.socket | None:
-        """The server's socket whose peer is ``client_end``, if made yet."""
-        for sock in _open_sockets_since(self._first_socket):
+        """The server's socket whose peer is ``client_end``, if made yet.
+
+        Each socket's two ends are looked up once, when it is first seen: a
+        thousand clients must not cost a million system calls.
+        """
+        key = (client_end, server_address)
+        if key not in self._ends:
+            self._index_ends()
+        return self._ends.get(key)
+
+    def _index_ends(self) -> None:
+        """Note the ends of the sockets made since the last look."""
+        serial, self._ends_indexed = self._ends_indexed, _recorded()
+        for sock in _sockets_since(serial):
             with contextlib.suppress(OSError):
-                if (sock.getpeername(), sock.getsockname()) == (
-                    client_end,
-                    server_address,
-                ):
-                    return sock
-        return None
+                self._ends[(sock.getpeername(), sock.getsockname())] = sock
 
     # ----- requests must reach the store whole --------------------------------
 
