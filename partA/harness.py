@@ -550,9 +550,10 @@ class ServerUnderTest:
             pytest.fail(
                 f"close() returned without joining {len(unjoined)} thread(s) the "
                 f"server started: {', '.join(unjoined[:10])}. They had ended, "
-                "but nothing waited for them: close() must join every thread "
-                "the server started (thread.join()), or have it joined, before "
-                "it returns; waiting a while instead is a race that a slower "
+                "but nothing waited for them or saw them end: close() must join "
+                "every thread the server started (thread.join()), or have it "
+                "joined or seen to have ended (is_alive() False), before it "
+                "returns; waiting a while instead is a race that a slower "
                 "machine loses.",
                 pytrace=False,
             )

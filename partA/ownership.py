@@ -31,7 +31,9 @@ else still refers to at that moment is left as it is (and not watched), so
 the swap never changes what the server's code sees. Reads are not checked.
 
 ``Watch`` also records every thread started while it is on, and whether some
-thread joined it once it ended (``unjoined``).
+thread accounted for it once it ended (``unjoined``): joined it, or saw it
+end (``is_alive()`` False, asked by a thread other than the test's own).
+Seeing a thread end is a message from it, like a join.
 """
 
 from __future__ import annotations
@@ -219,6 +221,7 @@ class _SimpleQueue(queue.SimpleQueue):
 
 
 _thread_start, _thread_join = threading.Thread.start, threading.Thread.join
+_thread_is_alive = threading.Thread.is_alive
 _event_set, _event_wait = threading.Event.set, threading.Event.wait
 _event_is_set = threading.Event.is_set
 
@@ -234,15 +237,27 @@ def _start(self: threading.Thread) -> None:
 
 def _join(self: threading.Thread, timeout: float | None = None) -> None:
     _thread_join(self, timeout)
-    if self.is_alive():
-        return  # a join that timed out: nothing moved
+    if not _thread_is_alive(self):  # else a join that timed out: nothing seen
+        _seen_ended(self)
+
+
+def _is_alive(self: threading.Thread) -> bool:
+    alive = _thread_is_alive(self)
+    if not alive and self.ident is not None and _me() is not _MAIN:  # it ran
+        _seen_ended(self)  # the server saw it end: as good as a join
+    return alive
+
+
+def _seen_ended(thread: threading.Thread) -> None:
+    """This thread saw ``thread`` end: it hears of all it did, and ``thread``
+    counts as joined (the contract: joined, or seen to have ended)."""
     _note_move()
     if _watches:
         with _lock:
-            final = dict(self.__dict__.get("_kv_clock", {}))
+            final = dict(thread.__dict__.get("_kv_clock", {}))
         _acquire(final)
         for watch in _watches:
-            watch.joined.setdefault(self, time.monotonic())
+            watch.joined.setdefault(thread, time.monotonic())
 
 
 def _set(self: threading.Event) -> None:
@@ -279,6 +294,7 @@ def install() -> None:
     _any_order_queue(queue.PriorityQueue)
     queue.SimpleQueue = _SimpleQueue
     threading.Thread.start, threading.Thread.join = _start, _join
+    threading.Thread.is_alive = _is_alive
     threading.Event.set, threading.Event.wait = _set, _wait
     threading.Event.is_set = _is_set
     threading.Event.isSet = _is_set

@@ -1,0 +1,48 @@
+"""A correct server whose acceptor forgets the threads it saw end.
+
+Written apart from the reference (issue 22), in the shape students write:
+the acceptor starts each client's reader and writer and keeps its list of
+threads short, ``[t for t in threads if t.is_alive()] + [reader, writer]``;
+close() joins the threads still listed. Every thread it started has ended
+when close() returns, and the server saw each one end before it let it go:
+the contract (close() joins every thread, or has seen it end) holds, and
+the suites must pass it. The rest is ``plain_messages``: one message a
+request, one coordinator that owns the store and the client table.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from grading.correct_servers import plain_messages
+from grading.correct_servers.plain_messages import Client
+
+
+class KeyValueServer(plain_messages.KeyValueServer):
+    def accept(self) -> None:
+        number = 0
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # close() shut the listener down
+            client = Client(number, conn)
+            number += 1
+            self.inbox.put(("join", client, None))
+            reader = threading.Thread(
+                target=self.read_then_leave, args=(client,), name=f"reader-{number}"
+            )
+            writer = threading.Thread(
+                target=self.write_then_close, args=(client,), name=f"writer-{number}"
+            )
+            reader.start()
+            writer.start()
+            self.readers = [t for t in self.readers if t.is_alive()] + [reader, writer]
+
+    def read_then_leave(self, client: Client) -> None:
+        self.read_lines(client)
+        self.inbox.put(("leave", client, None))
+
+    def write_then_close(self, client: Client) -> None:
+        self.write(client)  # returns at STOP, after the replies queued before it
+        client.conn.close()
