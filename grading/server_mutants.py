@@ -9,6 +9,7 @@ is easy to see.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import socket
@@ -130,6 +131,41 @@ class LeavesSocketsOpen(KeyValueServer):
     def _admit(self, client: _Client) -> None:
         self.__dict__.setdefault("files", []).append(client.conn.makefile("rb"))
         super()._admit(client)
+
+
+class KeepsDepartedSockets(KeyValueServer):
+    """When a client has gone, shuts its socket down and keeps it, to close
+    at close(): one file descriptor held for every client that ever left."""
+
+    def _report(self, client: _Client) -> None:
+        if client.reports_due == 1:  # the last report: the client is reaped now
+            with contextlib.suppress(OSError):  # a reset: not connected any more
+                client.conn.shutdown(socket.SHUT_RDWR)
+            self._departed.append(client.conn)
+            client.conn = _Unclosable(client.conn)
+        super()._report(client)
+
+    def start(self, port: int, host: str = "127.0.0.1") -> int:
+        self._departed: list[socket.socket] = []
+        return super().start(port, host)
+
+    def close(self) -> None:
+        super().close()
+        for conn in getattr(self, "_departed", []):
+            conn.close()
+
+
+class _Unclosable:
+    """A socket whose close() does nothing (the mutant closes it later)."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self._conn = conn
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._conn, name)
 
 
 class ThreadStartKillsAccept(KeyValueServer):
@@ -415,6 +451,7 @@ RACY = {
 # Mutants that only the ungraded robustness suites are meant to catch.
 ROBUSTNESS_CAUGHT_BY = {
     "CrashesOnBadInput": ("test_fuzz.py", "BadRequest"),
+    "KeepsDepartedSockets": ("test_robustness.py", "socket open for"),
     "ThreadStartKillsAccept": (
         "test_robustness.py",
         "failed: expected count_active() == 0 and count_dropped() == 1",

@@ -29,6 +29,7 @@ working server never comes near; reaching one is reported in words.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import itertools
 import math
@@ -329,7 +330,7 @@ class ServerUnderTest:
         self._threads_before = set(threading.enumerate())
         _prune_sockets()
         self._first_socket = _recorded()
-        self._ends: dict[tuple, socket.socket] = {}  # see server_end
+        self._ends: dict[tuple, weakref.ref[socket.socket]] = {}  # server_end
         self._ends_indexed = self._first_socket
         self.watch = ownership.Watch()
         self.watch.begin()
@@ -425,14 +426,16 @@ class ServerUnderTest:
         key = (client_end, server_address)
         if key not in self._ends:
             self._index_ends()
-        return self._ends.get(key)
+        end = self._ends.get(key)
+        return end() if end is not None else None
 
     def _index_ends(self) -> None:
         """Note the ends of the sockets made since the last look."""
         serial, self._ends_indexed = self._ends_indexed, _recorded()
         for sock in _sockets_since(serial):
             with contextlib.suppress(OSError):
-                self._ends[(sock.getpeername(), sock.getsockname())] = sock
+                ends = (sock.getpeername(), sock.getsockname())
+                self._ends[ends] = weakref.ref(sock)  # the server's to close
 
     # ----- requests must reach the store whole --------------------------------
 
@@ -638,7 +641,9 @@ class TestClient:
                 pytrace=False,
             )
         self._framing = random.Random(f"framing-{number}")
-        self._server_end: socket.socket | None = None
+        # The server's socket of this connection, held weakly: a server may
+        # close it by letting it go, and the harness must not keep it open.
+        self._server_end: weakref.ref[socket.socket] | None = None
         self._patient = True  # waits for the server to read each piece
         self._sends = 0
         self._buffer = b""
@@ -715,11 +720,41 @@ class TestClient:
                 self._patient = False
                 return None
             deadline = time.monotonic() + PIECE_WAIT
-            while self._server_end is None and time.monotonic() < deadline:
-                self._server_end = self.harness.server_end(*mine)
+            while (end := self.harness.server_end(*mine)) is None:
+                if time.monotonic() > deadline:
+                    self._patient = False
+                    return None
                 time.sleep(0.001)
-            self._patient = self._server_end is not None
-        return self._server_end
+            self._server_end = weakref.ref(end)
+        return self._server_end() if self._server_end is not None else None
+
+    def leave(self, reset: bool = False) -> None:
+        """Leave (with a reset if ``reset``); then the server must close its
+        socket of this connection, in time, not only at close()."""
+        self._find_server_end()
+        end = self._server_end
+        if reset:
+            self.reset()
+        else:
+            self.close()
+        if end is None:
+            return  # not found (not in this process?): nothing to check
+        patience, collected = Patience(CALL_TIMEOUT), False
+        while (sock := end()) is not None and sock.fileno() != -1:
+            del sock
+            if patience.over() and not collected:
+                gc.collect()  # a socket let go of in a cycle: closed when collected
+                collected = True
+            elif patience.over():
+                self.fail(
+                    f"the server kept {self.role}'s socket open for "
+                    f"{patience.waited()} after the client left: close a "
+                    "departed client's socket (socket.close()) once its threads "
+                    "are done with it, not only at close(); a server that only "
+                    "shuts it down keeps a file descriptor for every client that "
+                    "ever left, and runs out of them"
+                )
+            time.sleep(0.005)
 
     def reset(self) -> None:
         """Leave with a reset, not a goodbye: close with SO_LINGER set to 0 s.

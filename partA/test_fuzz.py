@@ -120,11 +120,8 @@ def test_garbage_and_abrupt_departures(kv: ServerUnderTest) -> None:
         nonlocal departed
         client = kv.connect()
         send_in_pieces(client, b"Put:gone:x\nGet:gone\n" + garbage, cuts)
-        if reset:  # leave with a reset, not a goodbye
-            client.reset()
-        else:
-            client.close()
         departed += 1
+        client.leave(reset)  # a reset, not a goodbye, if reset; its socket closed
         kv.wait_for_counts(1, departed, "after a client sent garbage and left")
         wait_until(
             lambda: len(kv.server_threads()) == baseline,

@@ -105,7 +105,7 @@ def test_request_split_byte_by_byte(kv: ServerUnderTest) -> None:
 def test_client_vanishing_mid_line(kv: ServerUnderTest) -> None:
     leaving, staying = kv.connect(), kv.connect()
     leaving.sock.sendall(b"Put:key:whole\nPut:key:half")
-    leaving.close()
+    leaving.leave()  # and the server closes its socket of it
     kv.wait_for_counts(1, 1, "after a client closed in the middle of a line")
     assert_store_reads(staying, b"key", [b"whole"])
     kv.close()
@@ -114,7 +114,7 @@ def test_client_vanishing_mid_line(kv: ServerUnderTest) -> None:
 def test_client_resetting_with_replies_owed(kv: ServerUnderTest) -> None:
     rude, polite = kv.connect(), kv.connect()
     rude.send([b"Put:key:value"] + [b"Get:key"] * 2000)
-    rude.reset()
+    rude.leave(reset=True)  # and the server closes its socket of it
     kv.wait_for_counts(1, 1, "after a client reset its connection")
     assert_store_reads(polite, b"key", [b"value"])
     kv.close()
