@@ -54,7 +54,7 @@ try:  # not on Windows: see _unread
 except ImportError:
     fcntl = termios = None
 
-from partA import amplifier, ownership, picture
+from partA import amplifier, ownership, picture, waits
 from partA.kvstore import InMemoryKVStore, KVStore
 
 REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
@@ -378,7 +378,8 @@ class ServerUnderTest:
             pytest.fail(
                 f"{what} did not return within {patience.waited()}: it must not "
                 "wait for anything that may never come (a thread blocked on a "
-                "full queue, or a client that does not read)",
+                "full queue, or a client that does not read)"
+                + self.where_threads_wait(),
                 pytrace=False,
             )
         if not ok:
@@ -405,7 +406,8 @@ class ServerUnderTest:
                 pytest.fail(
                     f"{when}: expected count_active() == {active} and "
                     f"count_dropped() == {dropped}, but the server kept reporting "
-                    f"{now[0]} active and {now[1]} dropped for {limit:.0f} s",
+                    f"{now[0]} active and {now[1]} dropped for {limit:.0f} s"
+                    + self.where_threads_wait(),
                     pytrace=False,
                 )
             time.sleep(0.005)
@@ -454,6 +456,14 @@ class ServerUnderTest:
             return
         if key not in self._sent_keys or not self._sent_values.issuperset(values):
             self.cut_requests.append((method, key, values))
+
+    def where_threads_wait(self) -> str:
+        """For a wait that ran out: where the server's live threads wait now,
+        as lines to end its message with (see ``waits``); '' if none."""
+        server = getattr(self, "server", None)
+        threads = [t for t, _ in self.watch.started if not t.name.startswith("test-")]
+        said = waits.report(server, threads) if server is not None else ""
+        return f"\n{said}" if said else ""
 
     def threads_started(self) -> list[tuple[threading.Thread, float, float | None]]:
         """The server's threads: (thread, when started, when joined or None)."""
@@ -690,6 +700,7 @@ class TestClient:
             self.fail(
                 f"{self.role} could not send for {patience.waited()}"
                 f"{during}: the server stopped reading its requests"
+                + self.where_threads_wait()
             )
 
     def _await_server_read(self) -> None:
@@ -752,7 +763,7 @@ class TestClient:
                     "departed client's socket (socket.close()) once its threads "
                     "are done with it, not only at close(); a server that only "
                     "shuts it down keeps a file descriptor for every client that "
-                    "ever left, and runs out of them"
+                    "ever left, and runs out of them" + self.where_threads_wait()
                 )
             time.sleep(0.005)
 
@@ -835,6 +846,10 @@ class TestClient:
             "a connection ends only when the client leaves or close() is called; "
             "bad input is skipped, never a reason to disconnect"
         )
+
+    def where_threads_wait(self) -> str:
+        """The server's threads, where they wait (see ``waits``): for a hang."""
+        return self.harness.where_threads_wait() if self.harness else ""
 
     def fail(self, message: str) -> None:
         """Fail the test; a request the server cut is the better explanation."""
@@ -1062,6 +1077,7 @@ def expect_replies(client: TestClient, step: Step, what: str) -> None:
                 f"{client.role} waited {client.patience.waited()} for {waiting} "
                 "and got nothing: the server never sent it (a request lost, or a "
                 "thread blocked where it should not, on a full queue for example)"
+                + client.where_threads_wait()
             )
         if got != wanted:
             client.fail(explain_wrong_reply(client, got, wanted))

@@ -136,6 +136,7 @@ def check_slow_reader(script: Script) -> Callable[[TestClient], None]:
                 conn.fail(
                     f"slow client {conn.number} read for {patience.waited()} "
                     "without getting the reply to its last Get"
+                    + conn.where_threads_wait()
                 )
             if line is None:  # that Get's reply was dropped, the outbox was full
                 conn.send([b"Get:fence_%d" % conn.number])
