@@ -14,6 +14,7 @@ hands back.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import socket
 import threading
@@ -22,6 +23,8 @@ from partA.kvstore import KVStore
 
 MAX_OUTBOX = 500
 MAX_LINE = 64 * 1024
+
+log = logging.getLogger(__name__)
 _DONE = object()
 
 
@@ -151,10 +154,21 @@ class KeyValueServer:
             target=self.write_client, args=(number, conn, outq), name=f"out-{number}"
         )
         record = {"conn": conn, "outq": outq, "threads": [reader, writer], "ends": 0}
+        try:
+            reader.start()
+        except RuntimeError as error:  # out of threads: this client alone goes
+            log.warning("client %d: cannot start its reader: %s", number, error)
+            self.counts["dropped"] += 1
+            conn.close()
+            return
         self.table[number] = record
         self.counts["active"] += 1
-        reader.start()
-        writer.start()
+        try:
+            writer.start()
+        except RuntimeError as error:  # the reader ends once hung up; its bye reaps
+            log.warning("client %d: cannot start its writer: %s", number, error)
+            record["threads"], record["ends"] = [reader], 1
+            stopping = True
         if stopping:
             self._hang_up(record)
 

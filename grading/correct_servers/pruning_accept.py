@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 
 from grading.correct_servers import plain_messages
-from grading.correct_servers.plain_messages import Client
+from grading.correct_servers.plain_messages import Client, log
 
 
 class KeyValueServer(plain_messages.KeyValueServer):
@@ -35,9 +35,29 @@ class KeyValueServer(plain_messages.KeyValueServer):
             writer = threading.Thread(
                 target=self.write_then_close, args=(client,), name=f"writer-{number}"
             )
-            reader.start()
-            writer.start()
-            self.readers = [t for t in self.readers if t.is_alive()] + [reader, writer]
+            started = self.start_both(client, writer, reader)
+            self.readers = [t for t in self.readers if t.is_alive()] + started
+
+    def start_both(self, client: Client, *threads: threading.Thread) -> list:
+        """Start the client's writer, then its reader; those that started.
+
+        Out of threads, the client is let go at once: the coordinator counts
+        it dropped and stops its writer, which closes the connection (or,
+        with no writer, it is closed here)."""
+        started = []
+        for thread in threads:
+            try:
+                thread.start()
+            except RuntimeError as error:
+                log.warning(
+                    "client %d: cannot start %s: %s", client.number, thread.name, error
+                )
+                self.inbox.put(("leave", client, None))
+                if not started:
+                    client.conn.close()
+                return started
+            started.append(thread)
+        return started
 
     def read_then_leave(self, client: Client) -> None:
         self.read_lines(client)

@@ -15,6 +15,7 @@ owner returns the threads it started on ``finished``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import socket
 import threading
@@ -25,6 +26,8 @@ from partA.kvstore import KVStore
 MAX_OUTBOX = 500
 MAX_LINE = 64 * 1024
 END = None  # on a replies queue: the sender stops
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -121,14 +124,25 @@ class Owner(threading.Thread):
             getattr(self, kind)(session, data)
 
     def joined(self, session: Session, _: None) -> None:
+        reader = Reader(session, self.requests)
+        try:
+            reader.start()
+        except RuntimeError as error:  # out of threads: this client alone goes
+            log.warning("client %d: cannot start its reader: %s", session.number, error)
+            self.dropped += 1
+            session.conn.close()
+            return
         self.sessions[session.number] = session
         self.active += 1
-        session.threads = [
-            Reader(session, self.requests),
-            Sender(session, self.requests),
-        ]
-        for thread in session.threads:
-            thread.start()
+        session.threads = [reader, Sender(session, self.requests)]
+        try:
+            session.threads[1].start()
+        except RuntimeError as error:  # no sender: its report is counted now
+            log.warning("client %d: cannot start its sender: %s", session.number, error)
+            session.threads, session.reports = [reader], 1
+            session.closing = True  # nobody takes the sender's END
+            with contextlib.suppress(OSError):
+                session.conn.shutdown(socket.SHUT_RDWR)
         if self.stopping:
             self.hang_up(session)
 
