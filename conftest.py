@@ -71,3 +71,20 @@ def pytest_timeout_cancel_timer(item: pytest.Item) -> bool | None:
     signal.signal(signal.SIGINT, previous)
     del item.stash[_STASH]
     return True
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """Hypothesis's pytest plugin imports Hypothesis at the end of every run
+    (half a second of a student's run of one suite), even when no collected
+    test uses it: then it is let go."""
+    if any(
+        getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
+        for item in items
+    ):
+        return
+    plugin = config.pluginmanager.get_plugin("hypothesispytest")
+    if plugin is not None:
+        config.pluginmanager.unregister(plugin)
