@@ -1,7 +1,9 @@
 """The test harness for partA: everything the suites share.
 
-* ``CheckedStore``: the store the tests hand to the server. It notices two
-  threads inside it at once and remembers both names.
+* ``CheckedStore``: the store the tests hand to the server. It notices a
+  thread calling it after another with no message between the two calls
+  (the ownership checker's rule), and two threads inside it at once, and
+  names both.
 * ``ServerUnderTest``: starts a server on a free port, calls into it with
   deadlines, and on ``close()`` checks that no thread or socket outlived it.
   Sockets are found the same way on every system: each ``socket.socket``
@@ -23,7 +25,19 @@
 
 Nothing here sleeps to order events: tests wait for replies, or poll a
 condition with ``wait_until`` and a deadline. Deadlines are ceilings that a
-working server never comes near; reaching one is reported in words.
+working server never comes near, however slow the machine (see
+``Patience``); reaching one is reported in words, with where the server's
+threads wait (``waits.py``).
+
+Nothing a test records outlives it: the checker's clocks are dropped when
+its watch stops, the sockets and the server's ends are held weakly, and the
+timeline, the store and the server go with the test's ``ServerUnderTest``.
+
+Threads: the harness's own state that several threads touch is changed only
+by single operations on one object (a list's ``append``, a set's ``add``, a
+float or a tuple replaced whole), which need no lock with the interpreter
+lock or without it (free-threaded CPython makes each such operation atomic
+on its object). Counts kept that way would lose updates; none are.
 """
 
 from __future__ import annotations
