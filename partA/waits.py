@@ -113,7 +113,9 @@ def _place(frame: FrameType, files: set[str], names: dict[int, str]) -> str:
         None,
     )
     if own is None:
-        return f"outside the server's code, in {stack[0].f_code.co_name}()"
+        waits_on = _waits_on(reversed(stack), names)
+        where = f"outside the server's code, in {stack[0].f_code.co_name}()"
+        return f"{where}: {waits_on}" if waits_on else where
     at = stack[own]
     text = linecache.getline(at.f_code.co_filename, at.f_lineno).strip()
     where = f"{os.path.basename(at.f_code.co_filename)}:{at.f_lineno} `{text}`"

@@ -48,6 +48,12 @@ to 9 of 100 tries that sent it while 30 clients connected
 (``runners/test_runners.py`` has the test). On Windows, before Python
 3.14, a blocking wait ignores Ctrl-C too.
 
+The counts and ``close()`` run in a thread of their own (``close()``), which
+the main thread waits for ``CLOSE_SECONDS``. A server whose ``close()`` hangs
+(a thread that waits for something that never comes) then does not hang the
+demo: srunner prints where each of the server's threads waits
+(``partA/waits.py``, the same report the suites give) and exits with 1.
+
 Warnings the server logs (bad input it skipped, for example) go to stderr.
 """
 
@@ -59,6 +65,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +78,7 @@ from runners.cli import add_address_options, partc_ships
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 WAKE_SECONDS = 0.5  # see wait_for_stop_signal
+CLOSE_SECONDS = 5.0  # how long the counts and close() may take, then a report
 
 
 SERVERS = ("partA", "partC")
@@ -183,10 +191,41 @@ def serve(server: Any, host: str, port: int) -> int:
     sys.stdout.flush()  # whoever reads us through a pipe waits for this line
     signum = wait_for_stop_signal(stop_signals)
     print(f"{signal.Signals(signum).name} received: closing the server", flush=True)
-    active, dropped = server.count_active(), server.count_dropped()
-    server.close()
+    closed: queue.SimpleQueue[tuple[int, int]] = queue.SimpleQueue()
+    closer = threading.Thread(
+        target=lambda: closed.put(count_and_close(server)), name="close()", daemon=True
+    )
+    closer.start()
+    try:
+        active, dropped = closed.get(timeout=CLOSE_SECONDS)
+    except queue.Empty:
+        return report_hang(server)
     print(f"Server closed. Clients active at close: {active}; dropped: {dropped}.")
     return 0
+
+
+def count_and_close(server: Any) -> tuple[int, int]:
+    """The counts at the stop, then ``close()``."""
+    counts = server.count_active(), server.count_dropped()
+    server.close()
+    return counts
+
+
+def report_hang(server: Any) -> int:
+    """Say where the server's threads wait, and end the process (exit code 1):
+    threads that never end would keep it running."""
+    from partA import waits
+
+    threads = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    print(
+        f"srunner: the server did not close within {CLOSE_SECONDS:.0f} s: its "
+        "close() (or a count) waits for something that never comes\n"
+        + (waits.report(server, threads) or "(no thread of the server is alive)"),
+        file=sys.stderr,
+        flush=True,
+    )
+    sys.stdout.flush()
+    os._exit(1)
 
 
 def why(error: OSError) -> str:

@@ -369,3 +369,72 @@ def test_crunner_notices_the_server_going_away(
     # Its stdin is still open: crunner must notice the server left by itself.
     assert client.finish() == 1, f"crunner should exit 1; {client}"
     assert "lost the connection" in "\n".join(client.stderr), client
+
+
+HANGING_SERVER = """\
+import queue, socket, sys, threading
+
+
+class HangingServer:
+    \"\"\"close() joins the coordinator, which nobody told to stop.\"\"\"
+
+    def __init__(self):
+        self.inbox = queue.Queue()
+
+    def start(self, port, host):
+        self.listener = socket.create_server((host, port))
+        self.coordinator = threading.Thread(target=self.serve, name="coordinator")
+        self.coordinator.start()
+        return self.listener.getsockname()[1]
+
+    def serve(self):
+        while self.inbox.get() is not None:
+            pass
+
+    def count_active(self):
+        return 0
+
+    def count_dropped(self):
+        return 0
+
+    def close(self):
+        self.listener.close()
+        self.coordinator.join()
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, sys.argv[1])
+    from runners import srunner
+
+    srunner.CLOSE_SECONDS = 1.0
+    sys.exit(srunner.serve(HangingServer(), "127.0.0.1", 0))
+"""
+
+
+@posix_signals
+def test_srunner_says_where_a_hanging_close_waits(
+    start: Callable[..., Runner], tmp_path: Path
+) -> None:
+    """A server whose close() never returns does not hang the demo: srunner
+    says where each of its threads waits, and exits with 1."""
+    script = tmp_path / "hanging_server.py"
+    script.write_text(HANGING_SERVER, encoding="utf-8")
+    server = start([str(script), str(REPO_ROOT)])
+    server.wait_for_line(LISTENING)
+    assert stop(server, signal.SIGINT) == 1, f"srunner did not give up; {server}"
+    said = "\n".join(server.stderr)
+    assert "did not close within 1 s" in said, server
+    join = line_of(HANGING_SERVER, "self.coordinator.join()")
+    assert f"close(): {join}: join() of thread 'coordinator'" in said, (
+        f"the report does not say that close() waits for the coordinator; {server}"
+    )
+    get = line_of(HANGING_SERVER, "while self.inbox.get() is not None:")
+    assert f"coordinator: {get}: get() from self.inbox, empty" in said, (
+        f"the report does not say where the coordinator waits; {server}"
+    )
+
+
+def line_of(source: str, text: str) -> str:
+    """How a report names the line of hanging_server.py that holds ``text``."""
+    number = next(n for n, line in enumerate(source.splitlines(), 1) if text in line)
+    return f"hanging_server.py:{number} `{text}`"
