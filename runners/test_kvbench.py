@@ -257,3 +257,25 @@ def test_collect_waits_for_a_worker_still_draining() -> None:
     finally:
         timer.cancel()
     assert sorted(run.figures) == [0, 1], "the late worker's figures were lost"
+
+
+class SilentHandler(socketserver.StreamRequestHandler):
+    """Reads every request and never answers."""
+
+    def handle(self) -> None:
+        for _ in self.rfile:
+            pass
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    yield from serve_in_thread(SilentHandler)
+
+
+def test_a_server_that_never_answers_is_never_served(silent_port: int) -> None:
+    """Past the deadline kvbench waits --grace seconds for a first reply (a
+    busy machine is slow, not wrong); a server that never answers is then
+    reported for every connection."""
+    status, report = run_json("--port", str(silent_port), *SHORT_RUN, "--grace", "0.3")
+    assert report["errors"]["never_served"] == 4, report["errors"]
+    assert status != 0, "errors, yet kvbench exited with 0"
