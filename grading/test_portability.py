@@ -1,10 +1,12 @@
-"""What cannot be run here is checked here: the kit's code on Python 3.10 (and
-3.12), read by vermin, a tool that knows which version each module, function
-and syntax first appeared in.
+"""The kit's code read as Python 3.10 would: by vermin, a tool that knows which
+version each module, function and syntax first appeared in. Nothing in it
+may need a Python newer than 3.10.
 
-3.11 runs here; 3.13 and 3.14 run in Debian chroots (``tools/other-pythons``,
-from ``.ci/run``). Debian ships no 3.10 or 3.12, so for those the code is
-read, not run: nothing in it may need a Python newer than 3.10.
+3.11 runs here; 3.10 and 3.12 run the student's suites where pyenv has them
+(``tools/pyenv-pythons``), and 3.13 and 3.14 every suite in Debian chroots
+(``tools/other-pythons``), both from ``.ci/run``. Reading covers what those
+runs do not: the grading code on 3.10 and 3.12 (3.10's also runs in the
+Gradescope image test).
 """
 
 from __future__ import annotations
