@@ -538,15 +538,26 @@ def _describe_validity(verdict: Verdict) -> list[str]:
         "each step, and may differ in anything the contract does not promise.",
     ]
     for test, (run, failure) in verdict.invalid_tests.items():
-        wheat = next(r for r in verdict.wheats if r.squarer.name == run.squarer)
-        failed = sum(any(f.test == test for f in r.failures) for r in wheat.runs)
-        lines += [
-            f"  {test or 'The file'} failed on the wheat '{run.squarer}' "
-            f"in {failed} of {len(wheat.runs)} runs",
-            f"  ('{run.squarer}' is {wheat.squarer.about}) Run {run.number} said:",
-        ]
-        lines += [f"      {line}" for line in failure.message.splitlines()[:12]]
+        for number, wheat in enumerate(_wheats_failed(verdict, test)):
+            failed = sum(any(f.test == test for f in r.failures) for r in wheat.runs)
+            lines += [
+                f"  {test or 'The file'} failed on the wheat '{wheat.squarer.name}' "
+                f"in {failed} of {len(wheat.runs)} runs",
+                f"  ('{wheat.squarer.name}' is {wheat.squarer.about})",
+            ]
+            if number == 0:
+                lines += [f"  Run {run.number} said:"]
+                lines += [f"      {line}" for line in failure.message.splitlines()[:12]]
     return lines
+
+
+def _wheats_failed(verdict: Verdict, test: str) -> list[Result]:
+    """The wheats on which ``test`` failed in some run, in the verdict's order."""
+    return [
+        result
+        for result in verdict.wheats
+        if any(f.test == test for run in result.runs for f in run.failures)
+    ]
 
 
 def _describe_chaffs(verdict: Verdict, *, hints: bool, names: bool) -> list[str]:

@@ -24,7 +24,7 @@ class Implementation:
     module: str  # the importable module, e.g. "grading.squarers.chaff_doubler"
     runs: int  # wheats: how many runs a student's tests get; chaffs: 0
     hint: str  # chaffs: one line an instructor may reveal; wheats: ""
-    about: str  # the first line of its docstring, after "Wheat: " or "Chaff: "
+    about: str  # its docstring's first paragraph, after "Wheat: " or "Chaff: "
 
 
 def implementations(prefix: str) -> list[Implementation]:
@@ -39,10 +39,14 @@ def implementations(prefix: str) -> list[Implementation]:
                     module=module.__name__,
                     runs=getattr(module, "RUNS", 0),
                     hint=getattr(module, "HINT", ""),
-                    about=module.__doc__.splitlines()[0].partition(": ")[2],
+                    about=_first_paragraph(module.__doc__).partition(": ")[2],
                 )
             )
     return found
+
+
+def _first_paragraph(docstring: str) -> str:
+    return " ".join(docstring.split("\n\n")[0].split())
 
 
 def wheats() -> list[Implementation]:
