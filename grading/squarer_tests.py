@@ -535,7 +535,8 @@ def _describe_validity(verdict: Verdict) -> list[str]:
         "NOT VALID: your tests fail on a correct squarer, so they are wrong,",
         "whatever bugs they catch. A correct squarer may pause up to "
         f"{SLOWEST_STEP_SECONDS:g} s before",
-        "each step, and may differ in anything the contract does not promise.",
+        "each step nothing waits on, and may differ in anything the contract",
+        "does not promise.",
     ]
     for test, (run, failure) in verdict.invalid_tests.items():
         for number, wheat in enumerate(_wheats_failed(verdict, test)):

@@ -21,7 +21,7 @@ from grading.squarer_tests import Limits, Verdict, describe, run_squarer_tests
 from grading.settings import load_settings
 from grading.squarers import Implementation, chaffs, wheats
 from partB import test_squarer as starter
-from partB.squarer import SLOWEST_STEP_SECONDS
+from partB.squarer import SLOWEST_CLOSE_SECONDS, SLOWEST_STEP_SECONDS
 
 KIT = Path(__file__).resolve().parent.parent
 REFERENCE_TESTS = KIT / "partB" / "test_squarer.py"
@@ -300,8 +300,17 @@ def check_hanging(verdict: Verdict) -> None:
     assert verdict.caught == len(verdict.chaffs) == 1  # its other tests count
 
 
+def check_at_the_budget(verdict: Verdict) -> None:
+    assert verdict.valid, describe(verdict)
+    [slow] = [result for result in verdict.wheats if result.squarer.name == "slow"]
+    budget = float(handout_budget())
+    for run in slow.runs:  # it did pause at every step nothing waited on
+        assert budget - 3 < run.seconds < Limits.test_seconds, describe(verdict)
+
+
 CHECKS = {
     "honest_long": check_honest_long,
+    "at_the_budget": check_at_the_budget,
     "sleep_ordered": check_sleep_ordered,
     "over_specified": check_over_specified,
     "hanging": check_hanging,
@@ -366,11 +375,21 @@ def handout_row(starts: str) -> str:
     return row.rstrip(" |").rsplit("| ", 1)[1]
 
 
+def handout_budget() -> str:
+    """The count under which HANDOUT.md says a test never runs out of time."""
+    handout = (KIT / "HANDOUT.md").read_text(encoding="utf-8")
+    [budget] = re.findall(r"A test whose count stays under (\S+) s", handout)
+    return budget
+
+
 def test_the_handout_starter_and_settings_give_the_same_numbers() -> None:
     runs = load_settings().runs
     numbers = {
-        "a correct squarer may pause": f"up to {SLOWEST_STEP_SECONDS:g}",
-        "`close()` returns within": f"{starter.PROMPT:g}",
+        "a correct squarer may pause before each step nothing": (
+            f"up to {SLOWEST_STEP_SECONDS:g}"
+        ),
+        "a correct `close()` takes": f"up to {SLOWEST_CLOSE_SECONDS:g}",
+        "the helpers allow `close()`": f"{starter.PROMPT:g}",
         "the helpers wait": f"{starter.TIMEOUT:g}",
         "each test may take": f"{runs.partB_test_seconds:g}",
         "the whole file may take": f"{runs.partB_run_seconds:g}",
@@ -378,7 +397,12 @@ def test_the_handout_starter_and_settings_give_the_same_numbers() -> None:
     assert {row: handout_row(row) for row in numbers} == numbers
     # receive() may wait for two slowest steps: taking the value, putting its square
     assert starter.TIMEOUT > 2 * SLOWEST_STEP_SECONDS
+    assert starter.PROMPT > SLOWEST_CLOSE_SECONDS
+    # the count leaves time for the machine: starting pytest, a loaded grader
+    budget = float(handout_budget())
+    assert budget <= runs.partB_test_seconds - 2
     said = students.starter().split('"""')[1]
-    times = (SLOWEST_STEP_SECONDS, runs.partB_test_seconds, runs.partB_run_seconds)
+    times = (SLOWEST_STEP_SECONDS, SLOWEST_CLOSE_SECONDS, budget)
+    times += (runs.partB_test_seconds, runs.partB_run_seconds)
     for number in times:
         assert f"{number:g} s" in said, f"the starter's docstring should say {number} s"
