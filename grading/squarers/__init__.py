@@ -1,7 +1,10 @@
 """The squarers that grade students' tests: wheats (correct) and chaffs (buggy).
 
-Instructor-only: never shipped to students. Each module here defines a
-``Squarer`` with the reference's public API. Its name says what it is:
+The wheats ship in the student tree, so that students can run their tests
+against them before they hand in (``python -m grading.squarer_tests``); the
+chaffs never do: the handout writes down only how many there are
+(``graded_chaffs()``). Each module here defines a ``Squarer`` with the
+reference's public API. Its name says what it is:
 
 - ``wheat_*.py``: a correct squarer, which every valid test passes on every
   run. It sets ``RUNS``, how many times a student's tests run against it.
@@ -14,6 +17,11 @@ Adding a file adds a wheat or a chaff: ``implementations()`` finds them all.
 import importlib
 import pkgutil
 from dataclasses import dataclass
+from pathlib import Path
+
+# In the student tree: how many chaffs the graded run looks for (handout.py
+# writes it, since the chaffs themselves do not ship).
+GRADED_CHAFFS = Path(__file__).with_name("graded_chaffs.txt")
 
 
 @dataclass(frozen=True)
@@ -55,3 +63,11 @@ def wheats() -> list[Implementation]:
 
 def chaffs() -> list[Implementation]:
     return implementations("chaff_")
+
+
+def graded_chaffs() -> int:
+    """How many chaffs a graded run looks for: those here, or, where none
+    ship (the student tree), the number the handout wrote down."""
+    if found := chaffs():
+        return len(found)
+    return int(GRADED_CHAFFS.read_text(encoding="utf-8"))
