@@ -39,6 +39,7 @@ CORRECT_SERVERS = [
     "grading.correct_servers.dict_records:KeyValueServer",
     "grading.correct_servers.thread_classes:KeyValueServer",
     "grading.correct_servers.writer_sends_all:KeyValueServer",  # Windows' path
+    "grading.correct_servers.lock_guarded:KeyValueServer",  # breaks the rules only
 ]
 GRADED_SUITES = ["test_basic.py", "test_count.py", "test_slow_client.py"]
 
