@@ -12,6 +12,19 @@ reference's public API. Its name says what it is:
   line an instructor may reveal to students who miss it.
 
 Adding a file adds a wheat or a chaff: ``implementations()`` finds them all.
+
+Between them, the wheats take every freedom the contract leaves (the
+``Squarer`` docstring, "Not in the contract"), so that a test that leans on
+one fails on some wheat on every run: step timing (``slow`` pauses up to
+the contract's 2 s at each step nothing waits on; ``eager`` moves on before
+the reader's ``get()`` returns); the output's maxsize (1 in the reference,
+unbounded in ``unbounded``, 2 in ``other_design``); the worker thread's name
+(``unbounded``, ``other_design``); how the worker waits (``slow`` watches
+``inputs.empty()``; ``other_design`` tries ``get_nowait()`` between naps and
+watches the output until it is empty); and, in ``other_design``, written
+apart from the reference, the private names, how close() stops the worker
+(a message on the worker's mailbox, not an Event) and how long close()
+takes (0.3 s of the contract's 0.5).
 """
 
 import importlib
