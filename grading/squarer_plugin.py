@@ -11,7 +11,8 @@ copy of the student's test file. This plugin, configured by environment:
   flushed at once, so the parent knows how far a run got even if the
   process dies, is killed, or calls ``os._exit``;
 - SQUARER_CPU_SECONDS caps the process's CPU time, and SQUARER_MAX_BYTES the
-  size of any file it writes (an endless print fills one).
+  size of any file it writes (an endless print fills one), where the system
+  has such limits (not Windows, where a student may check their tests).
 
 It takes these variables out of the environment once read, so that a test
 cannot simply look up which squarer it is testing.

@@ -3,6 +3,10 @@
 ``python -m grading squarer-tests PATH`` runs the tests in PATH (a student's
 ``partB/test_squarer.py``) and says whether they are valid and which bugs
 they catch. ``run_squarer_tests(PATH)`` returns the same verdict as data.
+``python -m grading.squarer_tests [PATH]`` is the students' check before
+they hand in: this file and the wheats ship in the student tree (the chaffs
+do not), and it prints the verdict on validity, in the grade's words, and
+how many chaffs the graded run looks for.
 
 Theory of operation
 -------------------
