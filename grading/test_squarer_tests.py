@@ -304,8 +304,8 @@ def check_at_the_budget(verdict: Verdict) -> None:
     assert verdict.valid, describe(verdict)
     [slow] = [result for result in verdict.wheats if result.squarer.name == "slow"]
     budget = float(handout_budget())
-    for run in slow.runs:  # it did pause at every step nothing waited on
-        assert budget - 3 < run.seconds < Limits.test_seconds, describe(verdict)
+    for run in slow.runs:  # valid, though it did pause at each step nothing waited on
+        assert run.seconds > budget - 3, describe(verdict)
 
 
 CHECKS = {
