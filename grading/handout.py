@@ -25,8 +25,12 @@ between them ships or not by its tag:
   of operation in partA/server.py is a DESIGN region.
 
 Instructor-only folders (``grading/``, ``benchmarks/``, the CI script) are
-never copied. The cut Python files are formatted with ruff, so that an
-untouched stub keeps the format point; without ruff, nothing is written.
+never copied, but for partB's judge and its wheats (the correct squarers),
+so that students can check their tests as the grader does (``python -m
+grading.squarer_tests``); the chaffs stay behind, and the tree holds only
+how many there are (``grading/squarers/graded_chaffs.txt``). The cut Python
+files are formatted with ruff, so that an untouched stub keeps the format
+point; without ruff, nothing is written.
 
 A marker that is unpaired, nested, inside a region or of an unknown tag is an
 error that names the file and the line, and nothing is written.
@@ -42,7 +46,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from grading import squarer_tests, squarers
+
 ROOT = Path(__file__).resolve().parent.parent
+# In the student tree, the count of chaffs (which do not ship): see squarers.
+GRADED_CHAFFS = squarers.GRADED_CHAFFS.relative_to(ROOT).as_posix()
 SHIPPED = [
     "README.md",
     "HANDOUT.md",
@@ -54,6 +62,7 @@ SHIPPED = [
     "runners",
 ]
 PARTC_FILES = ["partC", "runners/test_runners_partc.py"]  # ship with partC only
+SQUARERS = "grading/squarers"  # of which the __init__ and the wheats ship
 HINTS_FILES = ["docs/failure-picture.png"]  # ship with HANDOUT.md's hints only
 BINARY = {".png"}  # copied as they are
 LEFT_OUT = {"__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
@@ -154,7 +163,7 @@ def build_handout(
         raise FileExistsError(f"{out} exists already: name a new folder")
     keep = shipped_tags(partC=partC, hints=hints)
     files: dict[Path, str | bytes] = {}
-    items = SHIPPED + (PARTC_FILES if partC else [])
+    items = SHIPPED + (PARTC_FILES if partC else []) + _judge_files(source)
     items += HINTS_FILES if "HINTS" in keep else []
     for item in items:
         paths = [source / item] if (source / item).is_file() else _tree(source / item)
@@ -167,6 +176,7 @@ def build_handout(
                 continue
             text = path.read_text(encoding="utf-8")
             files[relative] = cut_regions(text, str(relative), keep)
+    files[Path(GRADED_CHAFFS)] = f"{len(squarers.chaffs())}\n"
     with tempfile.TemporaryDirectory(prefix="handout-") as folder:
         draft = Path(folder) / "tree"
         for relative, content in files.items():
@@ -179,6 +189,17 @@ def build_handout(
             _format(sorted(draft / r for r in files if r.suffix == ".py"))
         shutil.copytree(draft, out)
     return sorted(out / relative for relative in files)
+
+
+def _judge_files(source: Path) -> list[str]:
+    """partB's judge and the wheats, which ship so that students can check."""
+    wheats = sorted((source / SQUARERS).glob("wheat_*.py"))
+    judge = [name for name in squarer_tests.FILES if name.startswith("grading/")]
+    return (
+        judge
+        + [f"{SQUARERS}/__init__.py"]
+        + [str(path.relative_to(source)) for path in wheats]
+    )
 
 
 def _format(paths: list[Path]) -> None:

@@ -16,7 +16,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from grading import runs, sandbox
+from grading import runs, sandbox, squarer_tests
 from grading.intake import TESTS, syntax_error
 from grading.report import TestResult
 from grading.settings import Settings
@@ -70,23 +70,16 @@ def grade(job: runs.Job, tests: bytes | None) -> tuple[list[TestResult], str]:
     return [score], runs.isolation_line("partB", outcome)
 
 
-# What the partB judge runs from: the squarers and the plugin (grading/), the
-# given squarer (partB/), and the student's tests, copied out of the instructor
-# tree, so that the student's tests, run by the judge, cannot read the rest.
-JUDGE_FILES = (
-    "grading/__init__.py",
-    "grading/squarer_tests.py",
-    "grading/squarer_plugin.py",
-    "partB/__init__.py",
-    "partB/squarer.py",
-)
+# What the partB judge runs from: squarer_tests.FILES (the judge, the plugin,
+# the given squarer) and the squarers, copied out of the instructor tree, so
+# that the student's tests, run by the judge, cannot read the rest.
 JUDGED = "test_squarer.py"  # the student's tests, in the judge's folder
 
 
 def _judge_folder(judge: Path, tests: bytes) -> Path:
     """A folder, readable by all, writable by none, to run the judge from."""
     squarers = sorted((KIT_ROOT / "grading" / "squarers").glob("*.py"))
-    for source in [KIT_ROOT / name for name in JUDGE_FILES] + squarers:
+    for source in [KIT_ROOT / name for name in squarer_tests.FILES] + squarers:
         target = judge / source.relative_to(KIT_ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)

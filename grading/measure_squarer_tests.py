@@ -16,6 +16,7 @@ from pathlib import Path
 
 from grading.grade import grade_submission
 from grading.intake import TESTS
+from grading.report import TestResult
 from grading.settings import load_settings
 from grading.student_squarer_tests import KIT_ROOT, student_file
 
@@ -38,17 +39,23 @@ def judge(name: str, jobs: int | None = None) -> tuple[float, float, str]:
 
     ``jobs``: partB's runs at once, instead of the settings' partB_jobs.
     """
+    started = time.monotonic()
+    partB = graded_partB(name, jobs)
+    seconds = time.monotonic() - started
+    verdict = next((line for line in partB.output.splitlines() if "VALID" in line), "?")
+    return seconds, partB.score, verdict
+
+
+def graded_partB(name: str, jobs: int | None = None) -> TestResult:
+    """partB's entry in the grade of a submission of ``name`` alone."""
     overrides = {"points": {"partA": {}, "format": 0}}
     if jobs:
         overrides["runs"] = {"partB_jobs": jobs}
     settings = load_settings(overrides=overrides)
     with tempfile.TemporaryDirectory(prefix="measure-partB-") as folder:
-        started = time.monotonic()
         report = grade_submission(submission(name, Path(folder) / "hand-in"), settings)
-        seconds = time.monotonic() - started
     [partB] = [test for test in report.tests if test.number == "2.1"]
-    verdict = next((line for line in partB.output.splitlines() if "VALID" in line), "?")
-    return seconds, partB.score, verdict
+    return partB
 
 
 def main(argv: list[str] | None = None) -> int:

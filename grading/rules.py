@@ -18,6 +18,24 @@ from grading.report import TestResult, points
 from grading.settings import Settings
 
 
+# The forbidden names that make a lock: a server that uses one guards its
+# state with it (the ownership checker counts a lock as a hand-over, so the
+# rules are what charge it).
+LOCKS = (
+    "threading.Lock",
+    "threading.RLock",
+    "threading.Condition",
+    "threading.Semaphore",
+    "threading.BoundedSemaphore",
+    "_thread.allocate_lock",
+)
+LOCKED = (
+    "State guarded by a lock: the course rules forbid locks; hand the state to "
+    "one owner thread, and send it messages (HANDOUT.md: One owner per piece "
+    "of state)."
+)
+
+
 @dataclass(frozen=True)
 class Violation:
     file: str
@@ -146,6 +164,8 @@ def grade(
     lines = [f"Forbidden by the course rules ({cost}):"] + [
         f"  {v}" for v in violations
     ]
+    if any(name.startswith(LOCKS) for name in names):
+        lines.append(LOCKED)
     score = -penalty if rules.costs_points else 0
     return [
         TestResult(

@@ -11,7 +11,8 @@ copy of the student's test file. This plugin, configured by environment:
   flushed at once, so the parent knows how far a run got even if the
   process dies, is killed, or calls ``os._exit``;
 - SQUARER_CPU_SECONDS caps the process's CPU time, and SQUARER_MAX_BYTES the
-  size of any file it writes (an endless print fills one).
+  size of any file it writes (an endless print fills one), where the system
+  has such limits (not Windows, where a student may check their tests).
 
 It takes these variables out of the environment once read, so that a test
 cannot simply look up which squarer it is testing.
@@ -21,7 +22,6 @@ import importlib
 import json
 import os
 import re
-import resource
 import sys
 import textwrap
 from pathlib import Path
@@ -29,16 +29,21 @@ from typing import Any
 
 import pytest
 
+try:
+    import resource
+except ImportError:  # Windows, where a student checks their tests: no limits
+    resource = None
+
 # How pytest-timeout fails a test that runs out of time.
 TIMEOUT_LINE = re.compile(r"^E +Failed: Timeout \(>[0-9.]+s\) from pytest-timeout\.$")
 
 _given: dict[str, str] = {}  # the SQUARER_* variables, once out of the environment
 
 
-def _limit(which: int, variable: str) -> None:
-    if variable in _given:
+def _limit(which: str, variable: str) -> None:
+    if variable in _given and resource is not None:
         limit = int(_given[variable])
-        resource.setrlimit(which, (limit, limit))
+        resource.setrlimit(getattr(resource, which), (limit, limit))
 
 
 def _swap_in(module_name: str) -> None:
@@ -76,8 +81,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _swap_in(os.environ["SQUARER_UNDER_TEST"])  # a wheat may read SQUARER_SEED
     for name in [name for name in os.environ if name.startswith("SQUARER_")]:
         _given[name] = os.environ.pop(name)
-    _limit(resource.RLIMIT_CPU, "SQUARER_CPU_SECONDS")
-    _limit(resource.RLIMIT_FSIZE, "SQUARER_MAX_BYTES")
+    _limit("RLIMIT_CPU", "SQUARER_CPU_SECONDS")
+    _limit("RLIMIT_FSIZE", "SQUARER_MAX_BYTES")
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:

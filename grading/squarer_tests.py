@@ -3,6 +3,10 @@
 ``python -m grading squarer-tests PATH`` runs the tests in PATH (a student's
 ``partB/test_squarer.py``) and says whether they are valid and which bugs
 they catch. ``run_squarer_tests(PATH)`` returns the same verdict as data.
+``python -m grading.squarer_tests [PATH]`` is the students' check before
+they hand in: this file and the wheats ship in the student tree (the chaffs
+do not), and it prints the verdict on validity, in the grade's words, and
+how many chaffs the graded run looks for.
 
 Theory of operation
 -------------------
@@ -58,6 +62,16 @@ from grading.squarers import Implementation
 from partB.squarer import SLOWEST_STEP_SECONDS
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
+# What the judge runs from, besides grading/squarers/: the grader copies these
+# out of the instructor tree (judge_partB), and the student tree ships them
+# with the wheats (handout), so that students can check their tests.
+FILES = (
+    "grading/__init__.py",
+    "grading/squarer_tests.py",
+    "grading/squarer_plugin.py",
+    "partB/__init__.py",
+    "partB/squarer.py",
+)
 FILE_NAME = "test_squarer.py"  # what the copy is called in each run's folder
 STOP_POLL_SECONDS = 0.2  # how often a run looks whether it is still needed
 JOBS = 8  # runs at once: they mostly wait, so 8 suit 2 cores and 0.5 CPU alike
@@ -340,14 +354,17 @@ def _run_contained(
             break
         with contextlib.suppress(subprocess.TimeoutExpired):
             returncode = child.wait(timeout=min(left, STOP_POLL_SECONDS))
-    _kill_group(child.pid)
+    _kill_group(child)
     child.wait()
     return returncode
 
 
-def _kill_group(group: int) -> None:
+def _kill_group(child: subprocess.Popen) -> None:
+    if not hasattr(os, "killpg"):  # Windows, where a student may check: no groups
+        child.kill()
+        return
     with contextlib.suppress(ProcessLookupError):  # all of them ended already
-        os.killpg(group, signal.SIGKILL)
+        os.killpg(child.pid, signal.SIGKILL)
 
 
 def _read_events(
@@ -517,11 +534,14 @@ def command(args: argparse.Namespace) -> int:
 
 def describe(verdict: Verdict, *, hints: bool = False, names: bool = False) -> str:
     """The verdict in words, for the student (``names``: for the instructor)."""
-    lines = [f"Squarer tests in {verdict.path}: {len(verdict.tests)} tests", ""]
-    lines += _describe_validity(verdict)
+    lines = [_header(verdict), ""] + _describe_validity(verdict)
     lines += [""] + _describe_chaffs(verdict, hints=hints, names=names)
     lines += ["", f"({verdict.seconds:.1f} s)"]
     return "\n".join(lines)
+
+
+def _header(verdict: Verdict) -> str:
+    return f"Squarer tests in {verdict.path}: {len(verdict.tests)} tests"
 
 
 def _describe_validity(verdict: Verdict) -> list[str]:
@@ -535,18 +555,30 @@ def _describe_validity(verdict: Verdict) -> list[str]:
         "NOT VALID: your tests fail on a correct squarer, so they are wrong,",
         "whatever bugs they catch. A correct squarer may pause up to "
         f"{SLOWEST_STEP_SECONDS:g} s before",
-        "each step, and may differ in anything the contract does not promise.",
+        "each step nothing waits on, and may differ in anything the contract",
+        "does not promise.",
     ]
     for test, (run, failure) in verdict.invalid_tests.items():
-        wheat = next(r for r in verdict.wheats if r.squarer.name == run.squarer)
-        failed = sum(any(f.test == test for f in r.failures) for r in wheat.runs)
-        lines += [
-            f"  {test or 'The file'} failed on the wheat '{run.squarer}' "
-            f"in {failed} of {len(wheat.runs)} runs",
-            f"  ('{run.squarer}' is {wheat.squarer.about}) Run {run.number} said:",
-        ]
-        lines += [f"      {line}" for line in failure.message.splitlines()[:12]]
+        for number, wheat in enumerate(_wheats_failed(verdict, test)):
+            failed = sum(any(f.test == test for f in r.failures) for r in wheat.runs)
+            lines += [
+                f"  {test or 'The file'} failed on the wheat '{wheat.squarer.name}' "
+                f"in {failed} of {len(wheat.runs)} runs",
+                f"  ('{wheat.squarer.name}' is {wheat.squarer.about})",
+            ]
+            if number == 0:
+                lines += [f"  Run {run.number} said:"]
+                lines += [f"      {line}" for line in failure.message.splitlines()[:12]]
     return lines
+
+
+def _wheats_failed(verdict: Verdict, test: str) -> list[Result]:
+    """The wheats on which ``test`` failed in some run, in the verdict's order."""
+    return [
+        result
+        for result in verdict.wheats
+        if any(f.test == test for run in result.runs for f in run.failures)
+    ]
 
 
 def _describe_chaffs(verdict: Verdict, *, hints: bool, names: bool) -> list[str]:
@@ -572,3 +604,49 @@ def _describe_chaffs(verdict: Verdict, *, hints: bool, names: bool) -> list[str]
         if hints and not result.caught:
             lines.append(f"           hint: {result.squarer.hint}")
     return lines
+
+
+# The student's check before handing in: ``python -m grading.squarer_tests``.
+
+
+def check(argv: list[str] | None = None) -> int:
+    """Judge a student's tests against every correct squarer, as the grader does.
+
+    Prints the grader's own words on their validity, and how many bugs the
+    graded run looks for (not which: the buggy squarers are not handed out).
+    Exit status 0 if the tests are valid, 1 if not, 2 if there is no file.
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m grading.squarer_tests",
+        description="Run your squarer tests against the correct squarers, as "
+        "the grader does, and print its verdict on their validity.",
+    )
+    default = Path("partB") / FILE_NAME
+    parser.add_argument(
+        "path", nargs="?", type=Path, default=default, help=f"default: {default}"
+    )
+    args = parser.parse_args(argv)
+    if not args.path.is_file():
+        print(f"no such file: {args.path}", file=sys.stderr)
+        return 2
+    verdict = run_squarer_tests(args.path, chaffs=[])
+    print(describe_check(verdict, squarers.graded_chaffs()))
+    return 0 if verdict.valid else 1
+
+
+def describe_check(verdict: Verdict, bugs: int) -> str:
+    """The check's verdict: as the grade says it, with the bugs counted, not named."""
+    lines = [_header(verdict), ""] + _describe_validity(verdict)
+    lines += [
+        "",
+        f"The graded run also looks for {bugs} bugs, each in a buggy squarer that",
+        "is not handed out. Part B scores only when the tests are VALID, and then",
+        "by how many of those bugs some test catches on every run.",
+        "",
+        f"({verdict.seconds:.1f} s)",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(check())

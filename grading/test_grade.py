@@ -506,6 +506,11 @@ Event()
     ]
 
 
+LOCK_PHRASE = (
+    "guarded by a lock: the course rules forbid locks; hand the state to one owner"
+)
+
+
 def test_a_lock_costs_points_when_the_settings_say_so(tmp_path: Path) -> None:
     server = "import threading\n\nLOCK = threading.Lock()\n"
     for costs, score in ((True, -1), (False, 0)):
@@ -513,6 +518,35 @@ def test_a_lock_costs_points_when_the_settings_say_so(tmp_path: Path) -> None:
         [result] = rules.grade(server.encode(), settings)
         assert (result.status, result.score) == ("failed", score)
         assert "partA/server.py:3: uses threading.Lock" in result.output
+        assert LOCK_PHRASE in result.output
+
+
+def test_a_forbidden_name_that_is_no_lock_is_not_called_one() -> None:
+    [result] = rules.grade(b"import subprocess\n", load_settings())
+    assert "uses subprocess" in result.output
+    assert "guarded by a lock" not in result.output
+
+
+LOCK_GUARDED = ROOT / "grading" / "correct_servers" / "lock_guarded.py"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("costs", [True, False])
+def test_a_lock_guarded_correct_server_loses_only_the_rules_points(
+    tmp_path: Path, costs: bool
+) -> None:
+    """The ownership checker counts a lock as a hand-over: every partA test
+    passes, and the rules charge the lock, by the settings."""
+    path = submission(tmp_path / "locked", LOCK_GUARDED.read_text(), REFERENCE_TESTS)
+    overrides = {"points": {"partB": 0}, "rules": {"costs_points": costs}}
+    settings = load_settings(overrides=overrides)
+    report = grade_submission(path, settings)
+    assert all(test.score == test.max_score for test in partA(report)), table(report)
+    [rule] = [test for test in report.tests if test.number == "4.1"]
+    penalty = settings.rules.points_per_violation if costs else 0
+    assert rule.score == -penalty, rule.output
+    assert LOCK_PHRASE in rule.output
+    assert report.score == report.max_score - penalty, table(report)
 
 
 # ----- the instructor tree is out of the sandbox's reach ---------------------------

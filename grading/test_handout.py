@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from grading import squarer_tests, squarers
 from grading.handout import (
+    GRADED_CHAFFS,
     ROOT,
     FormatError,
     MarkerError,
@@ -133,7 +135,12 @@ def handout(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_handout_holds_no_solution_and_no_instructor_file(handout: Path) -> None:
-    assert not (handout / "grading").exists()
+    shipped = {p.relative_to(handout).as_posix() for p in handout.rglob("grading/**/*")}
+    judge = {name for name in squarer_tests.FILES if name.startswith("grading/")}
+    wheats = {f"grading/squarers/wheat_{wheat.name}.py" for wheat in squarers.wheats()}
+    others = {"grading/squarers", "grading/squarers/__init__.py", GRADED_CHAFFS}
+    assert shipped == judge | wheats | others  # partB's judge and wheats, no chaff
+    assert int((handout / GRADED_CHAFFS).read_text()) == len(squarers.chaffs())
     assert not (handout / "benchmarks").exists()  # its servers are solutions
     assert not (handout / ".ci").exists()
     for path in handout.rglob("*"):

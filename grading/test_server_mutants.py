@@ -41,6 +41,7 @@ CORRECT_SERVERS = [
     "grading.correct_servers.writer_sends_all:KeyValueServer",  # Windows' path
     "grading.correct_servers.plain_messages:KeyValueServer",  # one message a line
     "grading.correct_servers.pruning_accept:KeyValueServer",  # sees threads end
+    "grading.correct_servers.lock_guarded:KeyValueServer",  # breaks the rules only
 ]
 GRADED_SUITES = ["test_basic.py", "test_count.py", "test_slow_client.py"]
 

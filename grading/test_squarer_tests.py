@@ -21,7 +21,7 @@ from grading.squarer_tests import Limits, Verdict, describe, run_squarer_tests
 from grading.settings import load_settings
 from grading.squarers import Implementation, chaffs, wheats
 from partB import test_squarer as starter
-from partB.squarer import SLOWEST_STEP_SECONDS
+from partB.squarer import SLOWEST_CLOSE_SECONDS, SLOWEST_STEP_SECONDS
 
 KIT = Path(__file__).resolve().parent.parent
 REFERENCE_TESTS = KIT / "partB" / "test_squarer.py"
@@ -252,11 +252,17 @@ SLEEPERS = {  # the tests of sleep_ordered that sleep, then look
     "test_a_reader_collects_during_a_nap",
     "test_the_second_square_after_a_nap",
 }
-OVER_SPECIFIED = {  # the tests of over_specified, and the wheat each fails on
-    "test_the_output_holds_one_square": "unbounded",
-    "test_the_worker_is_called_squarer": "unbounded",
-    "test_the_output_is_full_with_one_square": "unbounded",
-    "test_two_values_wait_while_the_first_square_is_read": "eager",
+OVER_SPECIFIED = {  # the tests of over_specified: a wheat each fails on, every
+    # run, and the words by which the verdict names the freedom it assumed away
+    "test_the_output_holds_one_square": ("unbounded", "another maxsize"),
+    "test_the_worker_is_called_squarer": ("unbounded", "another name"),
+    "test_the_output_is_full_with_one_square": ("unbounded", "another maxsize"),
+    "test_two_values_wait_while_the_first_square_is_read": (
+        "eager",
+        "moves on the moment its square is read",
+    ),
+    "test_close_ends_the_worker_thread": ("other_design", "other private names"),
+    "test_close_is_quick": ("other_design", "a close() that takes 0.3 s"),
 }
 HANGING = "test_reads_one_square_too_many"
 GRADESCOPE_LIMITS = KIT / "tools" / "gradescope-limits"
@@ -277,9 +283,14 @@ def check_sleep_ordered(verdict: Verdict) -> None:
 
 
 def check_over_specified(verdict: Verdict) -> None:
-    assert set(verdict.invalid_tests) == set(OVER_SPECIFIED), describe(verdict)
-    for test, wheat in OVER_SPECIFIED.items():
-        assert f"{test} failed on the wheat '{wheat}'" in describe(verdict)
+    said = describe(verdict)
+    assert set(verdict.invalid_tests) == set(OVER_SPECIFIED), said
+    for test, (wheat, freedom) in OVER_SPECIFIED.items():
+        [result] = [r for r in verdict.wheats if r.squarer.name == wheat]
+        runs, about = len(result.runs), result.squarer.about
+        failed = f"{test} failed on the wheat '{wheat}' in {runs} of {runs} runs"
+        assert f"{failed}\n  ('{wheat}' is {about})" in said, said
+        assert freedom in about
 
 
 def check_hanging(verdict: Verdict) -> None:
@@ -289,8 +300,17 @@ def check_hanging(verdict: Verdict) -> None:
     assert verdict.caught == len(verdict.chaffs) == 1  # its other tests count
 
 
+def check_at_the_budget(verdict: Verdict) -> None:
+    assert verdict.valid, describe(verdict)
+    [slow] = [result for result in verdict.wheats if result.squarer.name == "slow"]
+    budget = float(handout_budget())
+    for run in slow.runs:  # valid, though it did pause at each step nothing waited on
+        assert run.seconds > budget - 3, describe(verdict)
+
+
 CHECKS = {
     "honest_long": check_honest_long,
+    "at_the_budget": check_at_the_budget,
     "sleep_ordered": check_sleep_ordered,
     "over_specified": check_over_specified,
     "hanging": check_hanging,
@@ -355,11 +375,21 @@ def handout_row(starts: str) -> str:
     return row.rstrip(" |").rsplit("| ", 1)[1]
 
 
+def handout_budget() -> str:
+    """The count under which HANDOUT.md says a test never runs out of time."""
+    handout = (KIT / "HANDOUT.md").read_text(encoding="utf-8")
+    [budget] = re.findall(r"A test whose count stays under (\S+) s", handout)
+    return budget
+
+
 def test_the_handout_starter_and_settings_give_the_same_numbers() -> None:
     runs = load_settings().runs
     numbers = {
-        "a correct squarer may pause": f"up to {SLOWEST_STEP_SECONDS:g}",
-        "`close()` returns within": f"{starter.PROMPT:g}",
+        "a correct squarer may pause before each step nothing": (
+            f"up to {SLOWEST_STEP_SECONDS:g}"
+        ),
+        "a correct `close()` takes": f"up to {SLOWEST_CLOSE_SECONDS:g}",
+        "the helpers allow `close()`": f"{starter.PROMPT:g}",
         "the helpers wait": f"{starter.TIMEOUT:g}",
         "each test may take": f"{runs.partB_test_seconds:g}",
         "the whole file may take": f"{runs.partB_run_seconds:g}",
@@ -367,7 +397,12 @@ def test_the_handout_starter_and_settings_give_the_same_numbers() -> None:
     assert {row: handout_row(row) for row in numbers} == numbers
     # receive() may wait for two slowest steps: taking the value, putting its square
     assert starter.TIMEOUT > 2 * SLOWEST_STEP_SECONDS
+    assert starter.PROMPT > SLOWEST_CLOSE_SECONDS
+    # the count leaves time for the machine: starting pytest, a loaded grader
+    budget = float(handout_budget())
+    assert budget <= runs.partB_test_seconds - 2
     said = students.starter().split('"""')[1]
-    times = (SLOWEST_STEP_SECONDS, runs.partB_test_seconds, runs.partB_run_seconds)
+    times = (SLOWEST_STEP_SECONDS, SLOWEST_CLOSE_SECONDS, budget)
+    times += (runs.partB_test_seconds, runs.partB_run_seconds)
     for number in times:
         assert f"{number:g} s" in said, f"the starter's docstring should say {number} s"

@@ -45,8 +45,11 @@ from pathlib import Path
 
 import pytest
 
+from grading import student_squarer_tests as students
 from grading.handout import ROOT, build_handout
+from grading.measure_squarer_tests import graded_partB
 from grading.settings import DEFAULT_PATH
+from grading.squarers import chaffs, wheats
 
 SECONDS = 600  # any one command, at most (the reference's whole suite: ~1 min)
 HANDED_IN = ["partA/server.py", "partB/test_squarer.py"]
@@ -256,6 +259,18 @@ def check_handin(tree: Tree, command: str) -> None:
     assert names == sorted(tree.handed_in), f"{command} made a zip of {names}"
 
 
+def check_squarer_tests(tree: Tree, command: str) -> None:
+    """The student's check of partB: on the starter test (stubs) and on the
+    reference tests, VALID, with the number of bugs the graded run looks for."""
+    result = tree.run([str(tree.python), *shlex.split(command)[1:]])
+    said = f"{command} ({tree.stage}) exited {result.returncode}:\n{result.stdout}"
+    assert result.returncode == 0, said + result.stderr
+    assert "VALID: every test passed on every correct squarer" in result.stdout, said
+    runs = f"({len(wheats())} squarers, {sum(w.runs for w in wheats())} runs)"
+    assert runs in result.stdout, said
+    assert f"looks for {len(chaffs())} bugs" in result.stdout, said
+
+
 RULES: list[tuple[str, Callable[[Tree, str], None]]] = [
     (r"python3? -m venv \.venv", make_venv),
     (r"(source|\.) \.venv/bin/activate", activate),
@@ -266,6 +281,7 @@ RULES: list[tuple[str, Callable[[Tree, str], None]]] = [
     (r"ruff format partA/server\.py partB/test_squarer\.py", ruff_format),
     (r"zip handin\.zip( [\w/.]+)+", zip_handin),
     (r'python -c "import zipfile; .*"', python_zip),
+    (r"python -m grading\.squarer_tests partB/test_squarer\.py", check_squarer_tests),
 ]
 
 
@@ -379,3 +395,40 @@ def test_sh_commands_reads_blocks_comments_and_chains() -> None:
         ```
         """)
     assert sh_commands(text) == ["a --x", "b", "c"]
+
+
+# ----- the student's check of partB agrees with the grader ----------------------
+
+STUDENT_FILES = sorted(
+    path.stem for path in students.FOLDER.glob("*.py") if path.name != "__init__.py"
+)
+VERDICT_LINE = re.compile(r"^(VALID|NOT VALID):", re.M)
+FAILED_LINE = re.compile(r"^  (\S+) failed on the wheat '", re.M)
+
+
+def verdict_of(text: str) -> tuple[str, set[str]]:
+    """VALID or NOT VALID, and the tests that failed on a wheat, from a verdict."""
+    [validity] = VERDICT_LINE.findall(text)
+    return validity, set(FAILED_LINE.findall(text))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
+def test_the_students_check_gives_the_graders_verdict(tmp_path: Path) -> None:
+    """In the student tree as shipped, in a fresh venv: for each student-style
+    file, the documented check says what the grade says of validity."""
+    tree = Tree(tmp_path / "p0", partC=False)
+    build_handout(tree.path)
+    make_venv(tree, "python -m venv .venv")
+    pip_install(tree, 'python -m pip install -e ".[test]"')
+    command = "python -m grading.squarer_tests partB/test_squarer.py"
+    assert command in (tree.path / "HANDOUT.md").read_text(encoding="utf-8")
+    for name in STUDENT_FILES:
+        students.student_file(name, tree.path / "partB")
+        checked = tree.run([str(tree.python), *shlex.split(command)[1:]])
+        assert checked.returncode in (0, 1), checked.stderr
+        assert f"looks for {len(chaffs())} bugs" in checked.stdout
+        graded = graded_partB(name).output
+        said = f"{name}:\n--- the check:\n{checked.stdout}\n--- the grade:\n{graded}"
+        assert verdict_of(checked.stdout) == verdict_of(graded), said
+        assert checked.returncode == (verdict_of(graded)[0] != "VALID"), said

@@ -14,10 +14,15 @@ receiver: an item put on a ``queue.Queue`` carries its putter's clock to the
 thread that gets that very item; ``Thread.start`` carries the starter's clock
 to the new thread; ``join`` carries the ended thread's clock to the joiner;
 ``Event.set`` carries the setter's clock to a ``wait`` or ``is_set`` that
-sees it set. A write to a piece of state is recorded with its thread and
-that thread's clock. When another thread writes the same piece later, the
-earlier write must be one it has heard of through messages (the state was
-handed over); if not, the two writes are a violation: two threads own it.
+sees it set; a lock's ``release`` (``threading.Lock`` or ``RLock``, made by
+the server's code) carries the releaser's clock to the next ``acquire`` of
+that lock. A lock orders what it guards, as Go's race detector counts a
+mutex: a lock-guarded design is not reported here, but by the course rules,
+which forbid locks (grading/rules.py). A write to a piece of state is
+recorded with its thread and that thread's clock. When another thread
+writes the same piece later, the earlier write must be one it has heard of
+through messages (the state was handed over); if not, the two writes are a
+violation: two threads own it.
 
 This does not depend on timing: the two writes need not overlap, only
 happen, and the messages between threads are the same on every run, so a
@@ -281,6 +286,58 @@ def _is_set(self: threading.Event) -> bool:
     return seen
 
 
+_allocate_lock, _allocate_rlock = threading.Lock, threading.RLock
+
+
+class _Lock:
+    """A lock made by code outside the standard library, carrying clocks.
+
+    A release carries the releaser's clock to every later acquire of this
+    lock (so to the next owner); everything else is the lock's own.
+    """
+
+    def __init__(self, lock: object) -> None:
+        self._kv_lock = lock
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        got = self._kv_lock.acquire(blocking, timeout)
+        if got:
+            _acquire(_copy_of(self, "_kv_releases"))
+        return got
+
+    def release(self) -> None:
+        if _watches:
+            _merge_into(self, "_kv_releases", _release())
+        self._kv_lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exception: object) -> None:
+        self.release()
+
+    def __getattr__(self, name: str) -> object:  # locked(), _is_owned(), ...
+        return getattr(self._kv_lock, name)
+
+    def __repr__(self) -> str:
+        return repr(self._kv_lock)
+
+
+def _lock_maker(make: Callable[[], object]) -> Callable[[], object]:
+    """``threading.Lock`` or ``RLock``: clock-carrying for code outside the
+    standard library (a server's), as they were for the standard library's
+    own locks (a Queue's mutex is no message between the threads that use it)."""
+
+    def make_lock() -> object:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if caller.partition(".")[0] in sys.stdlib_module_names:
+            return make()
+        return _Lock(make())
+
+    make_lock.__name__ = make.__name__
+    return make_lock
+
+
 def install() -> None:
     """Make queues, threads and events carry clocks (once per process).
 
@@ -298,6 +355,8 @@ def install() -> None:
     threading.Event.set, threading.Event.wait = _set, _wait
     threading.Event.is_set = _is_set
     threading.Event.isSet = _is_set
+    threading.Lock = _lock_maker(_allocate_lock)
+    threading.RLock = _lock_maker(_allocate_rlock)
 
 
 # ----- writes --------------------------------------------------------------------

@@ -39,10 +39,14 @@ import threading
 # returns within about this long.
 POLL_SECONDS = 0.05
 
-# The contract's slowest step: a correct squarer may pause up to this long
-# before taking a value, and as long again before putting its square. This
-# one does not pause; the grader's slow squarer does.
+# The contract's slowest step (5): while nothing waits on the output, a
+# correct squarer may pause up to this long before taking a value, and as
+# long again before putting its square. This one does not pause; the
+# grader's slow squarer does.
 SLOWEST_STEP_SECONDS = 2.0
+
+# The contract's slowest close() (4): a correct close() returns within this.
+SLOWEST_CLOSE_SECONDS = 0.5
 
 
 class _Outbox(queue.Queue[int]):
@@ -88,21 +92,29 @@ class Squarer:
        more is taken from ``inputs`` and nothing more is put on the output.
        A square already waiting on the output stays there to be read; no
        end-of-stream marker is added, and neither queue is closed or drained.
-    4. close() returns promptly (well within a second), even while the
-       worker waits for input or for its reader, and may be called again.
-
-    5. Time. Any step may be slow: a correct squarer may pause up to
-       ``SLOWEST_STEP_SECONDS`` (2 s) before it takes a value, and as long
-       again before it puts that value's square. So wait for what you
-       expect with a timeout of at least 5 s, and never sleep to let it
-       "finish". close() is the exception: it is prompt (4).
+    4. close() returns promptly, within ``SLOWEST_CLOSE_SECONDS`` (0.5 s),
+       even while the worker waits for input or for its reader, and may be
+       called again.
+    5. Time. While nothing waits on the output, a step (taking a value,
+       putting its square) may come up to ``SLOWEST_STEP_SECONDS`` (2 s)
+       late. While a thread waits on the output, the squarer does not pause:
+       the step goes on at once. A thread waits on the output while it is
+       blocked in ``get()`` on it, or while it keeps looking at it
+       (``empty()``, ``qsize()``, ``full()`` or ``get_nowait()`` in a loop, as
+       ``wait_until`` does). Before the first value is taken, only the
+       test's own thread (the main thread) counts, not a reader thread it
+       started. So a test that waits on the output for what it expects
+       loses no time; each step nothing waits on (sleeping, or watching only
+       ``inputs``) may cost it 2 s. Never sleep to let it "finish".
 
     Not in the contract, so a correct squarer may differ here and a test must
-    not depend on it: how long each step takes within those 2 s (it may be
-    at once: a square read may let the next value in before ``get()``
-    returns), the output queue's ``maxsize``, the worker thread's name, and
-    how the worker waits (for input it may block in ``inputs.get()`` or
-    look at ``inputs.empty()``).
+    not depend on it: how long each step takes within those bounds (it may
+    be at once: a square read may let the next value in before ``get()``
+    returns), how long close() takes within its 0.5 s, the output queue's
+    ``maxsize``, the worker thread's name, the squarer's private attributes
+    (``_worker`` and the like), how the worker waits (for input it may block
+    in ``inputs.get()`` or look at ``inputs.empty()``), and how close()
+    tells the worker to stop.
     """
 
     def __init__(self) -> None:

@@ -12,16 +12,19 @@ Two rules keep a concurrent test honest:
   (``receive``, ``wait_until``). A short watch (``stays_true``) is only for
   seeing that something does *not* happen.
 
-Time, in numbers. A correct squarer may pause up to 2 s before each step
-(taking a value, putting its square): the helpers wait up to TIMEOUT, 5 s.
-One of the grader's correct squarers pauses 1.8 to 2 s at every step that
-nothing in your test waits for, so a test that sleeps and then looks fails
-on it every time. While your test waits on the output (``receive``, a
-``get`` with a timeout, ``wait_until`` on the output) it goes on at once;
-at the first value, only the test's own thread counts, not a reader thread
-it started. Each test must end within 10 s on every correct squarer (and
-the whole file within 90 s): so a test may wait on at most a few steps in
-another way, e.g. ``wait_until(lambda: inputs.qsize() == 2, ...)``.
+Time, in numbers (points 4 and 5 of the contract). While nothing waits on
+the output, a correct squarer may pause up to 2 s before each step (taking a
+value, putting its square); while your test waits on the output
+(``receive``, or ``wait_until``/``stays_true`` looking at the output) it goes
+on at once; at the first value, only the test's own thread counts, not a
+reader thread it started. close() takes up to 0.5 s. Each test must end
+within 10 s on every correct squarer (and the whole file within 90 s). So
+count, for each test: 2 s for each step nothing waits on (a sleep, or
+``wait_until(lambda: inputs.qsize() == 2, ...)``), 0.5 s for each close()
+(the fixture's too), QUIET for each ``stays_true``: under 8 s, and the test
+never runs out of time. One of the grader's correct squarers pauses 1.8 to
+2 s at every step nothing waits on, so a test that sleeps and then looks
+fails on it every time.
 
 The fixtures ``inputs`` (an empty queue) and ``squarer`` (a new Squarer,
 closed when the test ends) are yours to use, as the first test does.
@@ -37,7 +40,8 @@ import pytest
 
 from partB.squarer import Squarer
 
-# Seconds. A correct squarer may pause up to 2 s before a step (the contract).
+# Seconds. A correct squarer may pause up to 2 s before a step nothing waits
+# on, and close() may take up to 0.5 s (the contract, points 4 and 5).
 TIMEOUT = 5.0  # the longest a test waits for something it expects
 QUIET = 0.3  # how long a test watches for something that must not happen
 PROMPT = 1.0  # "at once" and "promptly" mean within this

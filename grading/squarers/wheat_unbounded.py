@@ -1,4 +1,5 @@
-"""Wheat: a correct squarer whose output queue is unbounded and thread renamed.
+"""Wheat: a correct squarer whose output queue has another maxsize (unbounded)
+and whose thread has another name.
 
 Its output queue is unbounded (the worker still waits for each square to be
 read, so it never holds more than one) and its thread has another name.

@@ -10,8 +10,12 @@ without ``test_`` so that pytest never collects them on their own.
 - ``honest_long``: 30 tests, some moving a hundred values: valid, and they
   catch every bug.
 - ``sleep_ordered``: tests that sleep to let the squarer "finish": invalid.
-- ``over_specified``: tests of what the contract does not promise: invalid.
+- ``over_specified``: tests of what the contract leaves free (maxsize, the
+  thread's name, a private attribute, a quick close(), how soon the squarer
+  moves on): invalid, each named with the correct squarer it failed on.
 - ``hanging``: a test that waits for ever: stopped, and named.
+- ``at_the_budget``: a test that spends nearly all the time HANDOUT.md's
+  count allows one test: valid, on the slowest squarer the contract allows.
 """
 
 from pathlib import Path

@@ -1,13 +1,17 @@
 # A student who tests what the reference squarer happens to do, not what the
-# contract promises. Each of the four tests below passes on the reference
+# contract promises: the output's maxsize, the worker thread's name, a private
+# attribute, a close() quicker than "well within a second", and how soon the
+# squarer moves on. Each of the six tests below passes on the reference
 # squarer and fails, on every run, on another correct squarer: the file is
-# invalid, and the verdict names each of them.
+# invalid, and the verdict names each of them, and the correct squarer each
+# failed on, which differs from the reference in what the test assumed.
 # Appended to the starter file (partB/test_squarer.py as handed out), whose
 # helpers, constants and fixtures they use.
 # ruff: noqa: F821
 
 import queue
 import threading
+import time
 
 from partB.squarer import Squarer
 
@@ -43,6 +47,21 @@ def test_two_values_wait_while_the_first_square_is_read(
     squares = squarer.initialize(inputs)
     assert receive(squares) == 1
     assert inputs.qsize() == 2  # the squarer may have taken 2 already
+
+
+def test_close_ends_the_worker_thread(
+    squarer: Squarer, inputs: queue.Queue[int]
+) -> None:
+    squarer.initialize(inputs)
+    squarer.close()
+    assert not squarer._worker.is_alive()  # a private name of the reference
+
+
+def test_close_is_quick(squarer: Squarer, inputs: queue.Queue[int]) -> None:
+    squarer.initialize(inputs)
+    started = time.monotonic()
+    squarer.close()
+    assert time.monotonic() - started < 0.1  # the contract says "well within 1 s"
 
 
 def test_three_squares_to_nine(squarer: Squarer, inputs: queue.Queue[int]) -> None:
