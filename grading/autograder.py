@@ -184,16 +184,22 @@ fi
 
 
 def build_bundle(
-    out: Path, source: Path = ROOT, settings: Settings | None = None
+    out: Path,
+    source: Path = ROOT,
+    settings: Settings | None = None,
+    settings_file: Path | None = None,
 ) -> list[str]:
     """Write the bundle to ``out`` (a .zip); return the names it holds.
 
-    Raises ``SettingsError`` if the grader's deadline would not leave
-    ``DEADLINE_MARGIN`` seconds before Gradescope's timeout.
+    ``settings_file``: the settings the bundle grades by (it goes in as
+    ``grading/settings.toml``; default: the kit's). Raises ``SettingsError``
+    if they name a test the kit does not have, or if the grader's deadline
+    would not leave ``DEADLINE_MARGIN`` seconds before Gradescope's timeout.
     """
     from grading.settings import SettingsError, load_settings
 
-    settings = settings or load_settings(source / "grading" / "settings.toml")
+    settings_file = settings_file or source / "grading" / "settings.toml"
+    settings = settings or load_settings(settings_file)
     timeout = settings.gradescope.timeout_seconds
     if settings.runs.total_seconds > timeout - DEADLINE_MARGIN:
         raise SettingsError(
@@ -221,7 +227,10 @@ def build_bundle(
             info.compress_type = zipfile.ZIP_DEFLATED
             bundle.writestr(info, text)
         for path in _kit_files(source):
-            bundle.write(path, path.relative_to(source).as_posix())
+            name = path.relative_to(source).as_posix()
+            if name == "grading/settings.toml":
+                path = settings_file
+            bundle.write(path, name)
         return bundle.namelist()
 
 
@@ -307,6 +316,14 @@ def register(verbs: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("out", type=Path, help="the bundle to write, e.g. p0.zip")
+    from grading.settings import add_option
+
+    add_option(
+        parser,
+        help="the settings the bundle grades by (default: "
+        "grading/settings.toml); a bad one is refused, with its key, "
+        "file and line",
+    )
     parser.set_defaults(handler=command)
 
 
@@ -314,10 +331,13 @@ def command(args: argparse.Namespace) -> int:
     if args.out.suffix != ".zip":
         print(f"autograder: {args.out} should end in .zip", file=sys.stderr)
         return 2
-    from grading.settings import SettingsError
+    from grading.settings import SettingsError, load_for
 
+    settings = load_for("autograder", args.settings)
+    if settings is None:
+        return 2
     try:
-        names = build_bundle(args.out)
+        names = build_bundle(args.out, settings=settings, settings_file=args.settings)
     except SettingsError as error:
         print(f"autograder: {error}", file=sys.stderr)
         return 2

@@ -49,7 +49,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TextIO
 
-from grading.settings import SettingsError, load_settings
+from grading.settings import add_option as settings_option
+from grading.settings import load_for, load_settings
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("partA", "partB", "partC", "format", "rules")
@@ -607,9 +608,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", type=Path, help="where results go (default: FOLDER-results)"
     )
-    parser.add_argument(
-        "--settings", type=Path, help="a settings file (default: grading/settings.toml)"
-    )
+    settings_option(parser)
     parser.add_argument(
         "--timeout",
         type=float,
@@ -632,10 +631,8 @@ def command(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         print(f"batch: no such folder: {args.folder}", file=sys.stderr)
         return 2
-    try:  # a bad settings file is one error now, not one per student later
-        load_settings(args.settings)
-    except SettingsError as error:
-        print(f"batch: {error}", file=sys.stderr)
+    # a bad settings file is one error now, not one per student later
+    if load_for("batch", args.settings) is None:
         return 2
     out = args.out or args.folder.with_name(f"{args.folder.resolve().name}-results")
     submissions = find_submissions(args.folder, skip=[out])

@@ -74,7 +74,8 @@ from grading.report import (
     points,
     table,
 )
-from grading.settings import Settings, SettingsError, load_settings
+from grading.settings import Settings, load_for, load_settings
+from grading.settings import add_option as settings_option
 
 __all__ = ["grade_submission", "write_results", "GradeReport", "TestResult"]
 
@@ -250,18 +251,14 @@ def register(verbs: argparse._SubParsersAction) -> None:
         default=Path("results.json"),
         help="where to write Gradescope's results.json (default: %(default)s)",
     )
-    parser.add_argument(
-        "--settings", type=Path, help="a settings file (default: grading/settings.toml)"
-    )
+    settings_option(parser)
     parser.set_defaults(handler=command)
 
 
 def command(args: argparse.Namespace) -> int:
     """Grade, print the table, write the results; 0 unless the grader failed."""
-    try:
-        settings = load_settings(args.settings)
-    except SettingsError as error:
-        print(f"grade: {error}", file=sys.stderr)
+    settings = load_for("grade", args.settings)
+    if settings is None:
         return 2
     report = grade_submission(args.submission, settings)
     print(table(report))

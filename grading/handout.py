@@ -223,12 +223,14 @@ def register(verbs: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("out", type=Path, help="a folder that does not exist yet")
-    parser.add_argument(
-        "--settings",
-        type=Path,
+    from grading.settings import add_option
+
+    add_option(
+        parser,
         help="a settings file: partC ships if it enables partC, and its "
         "[handout] hints sets how much design the stub shows "
-        "(default: grading/settings.toml)",
+        "(default: grading/settings.toml); a bad one is refused, with its key, "
+        "file and line",
     )
     parser.add_argument(
         "--hints",
@@ -239,10 +241,12 @@ def register(verbs: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from grading.settings import load_settings
+    from grading.settings import load_for
 
+    settings = load_for("handout", args.settings)
+    if settings is None:
+        return 2
     try:
-        settings = load_settings(args.settings)
         hints = args.hints or settings.handout.hints
         written = build_handout(args.out, partC=settings.partC.enabled, hints=hints)
     except FormatError as error:

@@ -1,7 +1,8 @@
 """partA's judge: the graded tests of the classic suites, on the student's server.
 
-Each test named in the settings (``[points.partA.*]``) is one entry of the
-grade, worth its points if it passed and 0 otherwise, with why in words: its
+Each test named in the settings (``[points.partA.*]``: a suite's class, or
+a module for the tests that are its functions) is one entry of the grade,
+worth its points if it passed and 0 otherwise, with why in words: its
 failure message, or how the test process ended while it ran (a hang, a
 crash, a limit), or that it never ran. All of them run in one pytest process
 in the sandbox (``runs.run_suites``).
@@ -64,7 +65,7 @@ def _results(
 ) -> list[TestResult]:
     results = []
     for number, test in tests:
-        verdict = verdicts.get(test.nodeid)
+        verdict = _verdict(verdicts, test.nodeid)
         if verdict == "passed":
             results.append(
                 TestResult(
@@ -87,6 +88,22 @@ def _results(
             )
         results.append(failed(settings, test, number, verdict))
     return results
+
+
+def _verdict(verdicts: dict[str, str], nodeid: str) -> str | None:
+    """The test's verdict; a parametrized test's joins its cases': "passed"
+    when every case passed, else each failed case's, named. None: not run."""
+    if nodeid in verdicts:
+        return verdicts[nodeid]
+    cases = {
+        test[len(nodeid) :]: verdict
+        for test, verdict in verdicts.items()
+        if test.startswith(nodeid + "[")
+    }
+    if not cases:
+        return None
+    failed = [f"case {case}: {why}" for case, why in cases.items() if why != "passed"]
+    return "\n".join(failed) if failed else "passed"
 
 
 def _attach_pictures(job: runs.Job, results: list[TestResult]) -> None:

@@ -110,12 +110,20 @@ RUN python3 -m pip install --no-cache-dir {requirements}
 
 
 def build_course(
-    out: Path, image: str = IMAGE, settings: Settings | None = None
+    out: Path,
+    image: str = IMAGE,
+    settings: Settings | None = None,
+    settings_file: Path | None = None,
 ) -> None:
-    """Write the grader, the question and the image's Dockerfile under ``out``."""
-    from grading.settings import load_settings
+    """Write the grader, the question and the image's Dockerfile under ``out``.
 
-    settings = settings or load_settings()
+    ``settings_file``: the settings the grader grades by (it goes in as its
+    ``grading/settings.toml``; default: the kit's).
+    """
+    from grading.settings import DEFAULT_PATH, load_settings
+
+    settings_file = settings_file or DEFAULT_PATH
+    settings = settings or load_settings(settings_file)
     timeout = min(MAX_TIMEOUT, settings.gradescope.timeout_seconds)
     grader = out / "serverFilesCourse" / GRADER
     shutil.rmtree(grader, ignore_errors=True)
@@ -123,6 +131,7 @@ def build_course(
         target = grader / path.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
+    shutil.copyfile(settings_file, grader / "grading" / "settings.toml")
     run_sh = grader / "run.sh"
     run_sh.write_text(RUN_SH.replace("@STOP@", f"{timeout - STOP_BEFORE:g}"))
     run_sh.chmod(0o755)
@@ -136,10 +145,14 @@ def build_course(
     dockerfile.write_text(DOCKERFILE.format(image=IMAGE, requirements=pinned))
 
 
+QUESTION_NAME = "p0-python-kit/questions/p0"  # the question's uuid is made from it
+
+
 def info(image: str, timeout: float) -> dict:
     """The question's info.json, with its external grading block."""
     return {
-        "uuid": str(uuid.uuid4()),  # each question's own
+        # the same on every export, so that re-exporting updates the question
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, QUESTION_NAME)),
         "title": "P0: a key-value server, and tests for a squarer",
         "topic": "Concurrency",
         "tags": ["p0"],
@@ -253,11 +266,19 @@ def register(verbs: argparse._SubParsersAction) -> None:
         help="the grading image for info.json, built from image/Dockerfile "
         "(default: %(default)s, which lacks the kit's test tools)",
     )
+    from grading.settings import add_option
+
+    add_option(parser)
     parser.set_defaults(handler=command)
 
 
 def command(args: argparse.Namespace) -> int:
-    build_course(args.out, args.image)
+    from grading.settings import load_for
+
+    settings = load_for("prairielearn", args.settings)
+    if settings is None:
+        return 2
+    build_course(args.out, args.image, settings, args.settings)
     print(f"prairielearn: wrote {args.out}")
     print("  serverFilesCourse/p0_grader/: copy into the course's serverFilesCourse")
     print("  questions/p0/: the question (info.json, question.html)")

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from grading.settings import SettingsError, load_settings
+from grading.__main__ import main
+from grading.settings import SettingsError, kit_tests, load_settings
 
 
 def test_the_default_settings_give_the_classic_points() -> None:
@@ -58,3 +59,99 @@ def test_a_file_that_is_not_toml_is_named(tmp_path: Path) -> None:
     path.write_text("[points\n")
     with pytest.raises(SettingsError, match="settings.toml"):
         load_settings(path)
+
+
+# ----- the tests a setting names, checked against the kit's ---------------------
+
+DEFAULT = Path(__file__).with_name("settings.toml").read_text()
+
+
+def settings_file(tmp_path: Path, old: str, new: str) -> Path:
+    """The default settings file with the line ``old`` made ``new``."""
+    assert old in DEFAULT
+    path = tmp_path / "settings.toml"
+    path.write_text(DEFAULT.replace(old, new, 1))
+    return path
+
+
+def line_of(path: Path, text: str) -> int:
+    return path.read_text().splitlines().index(text) + 1
+
+
+def test_the_kit_tests_are_collected_by_pytest() -> None:
+    known = kit_tests()
+    assert "partA/test_basic.py::TestBasic::test_basic6" in known
+    # a module's functions, a parametrized one once, without its cases
+    assert "partA/test_robustness.py::test_bad_line_is_skipped" in known
+    assert "partA/test_fuzz.py::test_valid_requests_cut_anywhere" in known
+    assert not any("[" in nodeid for nodeid in known)
+
+
+def test_a_misspelt_test_is_refused_with_its_line_and_close_names(
+    tmp_path: Path,
+) -> None:
+    path = settings_file(
+        tmp_path, "test_basic6 = 1\n", "test_basic6 = 1\ntest_basik7 = 1\n"
+    )
+    with pytest.raises(SettingsError) as refused:
+        load_settings(path)
+    said = str(refused.value)
+    assert f"{path}:{line_of(path, 'test_basik7 = 1')}:" in said
+    assert "points.partA.TestBasic.test_basik7 names no test of the kit" in said
+    assert "did you mean TestBasic.test_basic" in said
+
+
+def test_a_class_named_for_a_module_test_points_to_the_module(
+    tmp_path: Path,
+) -> None:
+    path = settings_file(
+        tmp_path,
+        "[points.partA.TestCount]",
+        "[points.partA.TestRobustness]\ntest_bad_line_is_skipped = 1\n\n"
+        "[points.partA.TestCount]",
+    )
+    with pytest.raises(SettingsError, match=r"did you mean test_robustness\."):
+        load_settings(path)
+
+
+def test_a_test_of_a_module_is_named_by_its_module(tmp_path: Path) -> None:
+    path = settings_file(
+        tmp_path,
+        "[points.partA.TestCount]",
+        "[points.partA.test_robustness]      # functions of the module\n"
+        "test_bad_line_is_skipped = 2\n\n[points.partA.TestCount]",
+    )
+    tests = {test.name: test for test in load_settings(path).points.partA}
+    robust = tests["test_bad_line_is_skipped"]
+    assert robust.nodeid == "partA/test_robustness.py::test_bad_line_is_skipped"
+    assert robust.points == 2
+    assert load_settings(path).max_score == 18
+
+
+def test_a_misspelt_test_in_the_overrides_is_refused() -> None:
+    partA = {"TestBasic": {"test_basic1": 1}, "test_fuzz": {"test_fuz": 1}}
+    with pytest.raises(SettingsError, match="or its overrides.*test_fuzz.test_fuz"):
+        load_settings(overrides={"points": {"partA": partA}})
+
+
+@pytest.mark.parametrize(
+    "verb",
+    [
+        ["grade", "{tmp}/alice.zip"],
+        ["batch", "{tmp}"],
+        ["autograder", "{tmp}/p0.zip"],
+        ["prairielearn", "{tmp}/course"],
+        ["selfcheck"],
+        ["handout", "{tmp}/student"],
+    ],
+)
+def test_every_verb_refuses_a_misspelt_test(
+    tmp_path: Path, verb: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = settings_file(tmp_path, "test_count2 = 1", "test_count3 = 1")
+    argv = [arg.format(tmp=tmp_path) for arg in verb]
+    assert main([*argv, "--settings", str(path)]) == 2
+    said = capsys.readouterr().err
+    assert f"{verb[0]}: {path}:{line_of(path, 'test_count3 = 1')}: " in said
+    assert "did you mean TestCount.test_count" in said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["settings.toml"]
