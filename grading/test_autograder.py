@@ -195,3 +195,28 @@ def test_a_broken_submission_is_graded_on_what_it_did(root: Path, bundle: Path) 
     assert partA, report
     assert all(t["score"] == 0 for t in partA)
     assert report["score"] < 16
+
+
+def test_the_bundle_grades_by_the_settings_it_was_given(
+    root: Path, tmp_path: Path
+) -> None:
+    """A robustness test (a function of its module) given points is graded by
+    the bundle, and only the tests the given settings name are run."""
+    default = (ROOT / "grading" / "settings.toml").read_text()
+    start = default.index("[points.partA.TestBasic]")
+    mine = default[:start] + (
+        "[points.partA.test_robustness]\ntest_bad_line_is_skipped = 3\n\n"
+        + default[default.index("[points]\n") :].replace("partB = 5", "partB = 0")
+    )
+    (tmp_path / "mine.toml").write_text(mine)
+    bundle = tmp_path / "mine.zip"
+    build_bundle(bundle, settings_file=tmp_path / "mine.toml")
+    reference = {
+        "partA/server.py": (ROOT / "partA" / "server.py").read_text(),
+        "partB/test_squarer.py": (ROOT / "partB" / "test_squarer.py").read_text(),
+    }
+    report = run_autograder(autograder_folder(root, bundle, reference))
+    partA = [test for test in report["tests"] if test["name"].startswith("partA")]
+    assert [(t["name"], t["score"]) for t in partA] == [
+        ("partA test_robustness.test_bad_line_is_skipped", 3)
+    ]

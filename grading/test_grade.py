@@ -184,6 +184,28 @@ def test_the_reference_gets_full_marks(tmp_path: Path) -> None:
     assert report.isolation  # says how each part was contained
 
 
+def test_a_robustness_test_given_points_is_graded(tmp_path: Path) -> None:
+    """A test that is a function of its module, parametrized, is one entry:
+    the reference earns it, a server that dies of a bad line does not, and
+    its output names the cases that failed."""
+    from grading.selfcheck import mutant_source
+
+    robust = {"test_robustness": {"test_bad_line_is_skipped": 2}}
+    settings = load_settings(
+        overrides={"points": {"partA": robust, "partB": 0, "format": 0}}
+    )
+    for name, server, score in (
+        ("reference", REFERENCE_SERVER, 2),
+        ("crashes", mutant_source("CrashesOnBadInput"), 0),
+    ):
+        path = submission(tmp_path / name, server, STARTER_TESTS)
+        report = grade_submission(path, settings)
+        (test,) = partA(report)
+        assert test.name == "partA test_robustness.test_bad_line_is_skipped"
+        assert (test.score, test.max_score) == (score, 2), table(report)
+    assert "case [an unknown command: b'Bogus:key:value']: " in test.output
+
+
 def test_the_handout_stubs_get_nothing_for_partA_fast(tmp_path: Path) -> None:
     kit = tmp_path / "handout"
     build_handout(kit)
