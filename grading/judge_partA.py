@@ -53,7 +53,7 @@ def grade(job: runs.Job, server: bytes | None) -> tuple[list[TestResult], str]:
     )
     results = _results(settings, tests, runs.verdicts(records, outcome), outcome)
     _attach_pictures(job, results)
-    runs.note_run(job.notes, "partA", results, outcome)
+    runs.note_run(job, "partA", results, outcome)
     return results, runs.isolation_line("partA", outcome)
 
 

@@ -41,6 +41,7 @@ class Job:
     settings: Settings
     deadline: float  # time.monotonic() by which every run has ended
     notes: list[str] = field(default_factory=list)  # for the student's report
+    staff: list[str] = field(default_factory=list)  # raw output, for the staff only
 
     def seconds(self, wanted: float) -> float:
         """A run's wall clock: ``wanted``, or less if the deadline is nearer."""
@@ -103,18 +104,29 @@ def run(job: Job, command: list[str], *, seconds: float, **where) -> sandbox.Out
 
 
 def note_run(
-    notes: list[str], part: str, results: list[TestResult], outcome: sandbox.Outcome
+    job: Job, part: str, results: list[TestResult], outcome: sandbox.Outcome
 ) -> None:
-    """Say in the report's notes how a run that went wrong ended."""
+    """Say in the report's notes how a run that went wrong ended; keep the end
+    of its raw output for the staff (the student reads each test's message)."""
     if any(not test.passed for test in results) and not outcome.ok:
-        notes.append(f"The {part} test process {outcome.describe()}.")
+        job.notes.append(f"The {part} test process {outcome.describe()}.")
     if outcome.truncated:
-        notes.append(
+        job.notes.append(
             f"{part} printed {outcome.output_bytes} bytes; only the first and last "
             f"{outcome.limits.output_bytes // 2} were kept."
         )
     if outcome.output_bytes and not outcome.ok:
-        notes.append(f"Its output ended with:\n{outcome.output[-OUTPUT_CHARS:]}")
+        tail = outcome.output[-OUTPUT_CHARS:]
+        job.staff.append(f"The {part} test process's output ended with:\n{tail}")
+
+
+def scrub(text: str, work: Path) -> str:
+    """``text`` without the grader's paths: the kit's files by their names in
+    the student's tree ("partA/server.py"), anything else of the work folder
+    as "<grader>"."""
+    for folder in dict.fromkeys((str(work), str(work.resolve()))):
+        text = text.replace(f"{folder}/kit/", "").replace(folder, "<grader>")
+    return text
 
 
 def pytest_command(settings: Settings, nodeids: list[str]) -> list[str]:

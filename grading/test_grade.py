@@ -206,6 +206,50 @@ def test_a_robustness_test_given_points_is_graded(tmp_path: Path) -> None:
     assert "case [an unknown command: b'Bogus:key:value']: " in test.output
 
 
+def student_view(report: GradeReport) -> str:
+    """Everything of the report that a student reads."""
+    return "\n".join([report.output, *(test.output for test in report.tests)])
+
+
+def test_the_handout_handed_in_untouched_scores_0(tmp_path: Path) -> None:
+    """The stub zip: 0/16, the starter tests' catches and the stub's format
+    not counted; what the student reads names no grader path and holds no
+    raw pytest output, which the staff keep."""
+    kit = tmp_path / "handout"
+    build_handout(kit)
+    handin = tmp_path / "handin.zip"
+    with zipfile.ZipFile(handin, "w") as archive:
+        for name in (intake.SERVER, intake.TESTS):
+            archive.write(kit / name, name)
+    report = grade_submission(handin, load_settings())
+    data = check_results(report, tmp_path)
+    assert (report.score, report.max_score) == (0, 16), table(report)
+    tests = by_name(report)
+    assert (
+        "starter file as handed out"
+        in tests["partB squarer tests (wheats and chaffs)"].output
+    )
+    assert "stub as handed out" in tests["format (ruff format --check)"].output
+    seen = student_view(report)
+    for raw in ("p0-grade-", "/tmp/", "_ _ _ _", "ERROR at setup", "ended with"):
+        assert raw not in seen, f"{raw!r} in what the student reads:\n{seen}"
+    assert "ERROR at setup" in data["extra_data"]["raw_output"]
+
+
+def test_a_stub_with_code_of_ones_own_is_graded(tmp_path: Path) -> None:
+    """A comment, a blank line or a docstring is not work; a line of code is."""
+    kit = tmp_path / "handout"
+    build_handout(kit)
+    server, tests = (kit / intake.SERVER).read_text(), (kit / intake.TESTS).read_text()
+    settings = load_settings(overrides={"points": {"partA": {}, "partB": 0}})
+    for edited, point in (("# mine\n" + server, 0), (server + '\n\nX = "mine"\n', 1)):
+        path = submission(tmp_path / str(point), edited, tests)
+        (test,) = [
+            t for t in grade_submission(path, settings).tests if "format" in t.name
+        ]
+        assert test.score == point, test.output
+
+
 def test_the_handout_stubs_get_nothing_for_partA_fast(tmp_path: Path) -> None:
     kit = tmp_path / "handout"
     build_handout(kit)
