@@ -15,9 +15,10 @@ The bundle holds, at its root:
 * ``setup.sh``: finds the image's Python (3.10 or newer: Ubuntu 22.04, the
   default image, has 3.10.12) and installs, in the virtual environment
   ``/opt/p0-venv``, the kit's test tools at the versions pinned in
-  ``REQUIREMENTS``. On an image it cannot use (Ubuntu 20.04 or 18.04, whose
-  Python is too old; an image with neither apt-get nor dnf) it stops, saying
-  which image to choose, and Gradescope shows that the build failed.
+  ``REQUIREMENTS``, and the ruff that students install (``pinned_ruff``).
+  On an image it cannot use (Ubuntu 20.04 or 18.04, whose Python is too
+  old; an image with neither apt-get nor dnf) it stops, saying which image
+  to choose, and Gradescope shows that the build failed.
 * ``run_autograder``: runs ``python -m grading.autograder ROOT``
   (``run_gradescope`` below) under a wall clock ``STOP_BEFORE`` seconds
   short of the timeout in the settings (``[gradescope] timeout_seconds``),
@@ -53,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import stat
 import sys
 import traceback
@@ -67,11 +69,10 @@ if TYPE_CHECKING:  # imported where used: grading must not need them to fail wel
     from grading.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUIREMENTS = [  # the versions the kit is tested with
+REQUIREMENTS = [  # the versions the kit is tested with (and ruff: see requirements)
     "pytest==9.0.3",
     "pytest-timeout==2.4.0",
     "pytest-xdist==3.8.0",
-    "ruff==0.17.6",
     "hypothesis==6.155.2",  # partC's test_serial_model
     "tomli==2.4.0; python_version < '3.11'",  # grading/settings.py on 3.10
 ]
@@ -183,6 +184,22 @@ fi
 # Building the bundle.
 
 
+def pinned_ruff(source: Path = ROOT) -> str:
+    """The ruff that the test extra of pyproject.toml pins ("ruff==X.Y.Z"):
+    students install it, and the grader installs the same one, so that the
+    format point never depends on a ruff release."""
+    text = (source / "pyproject.toml").read_text(encoding="utf-8")
+    found = re.search(r'"(ruff==[\w.]+)"', text)
+    if found is None:
+        raise ValueError("pyproject.toml's test extra must pin ruff: ruff==X.Y.Z")
+    return found.group(1)
+
+
+def requirements(source: Path = ROOT) -> list[str]:
+    """What the grader installs: ``REQUIREMENTS`` and the students' ruff."""
+    return [*REQUIREMENTS, pinned_ruff(source)]
+
+
 def build_bundle(
     out: Path,
     source: Path = ROOT,
@@ -209,7 +226,7 @@ def build_bundle(
         )
     values = {
         "@VENV@": VENV,
-        "@REQUIREMENTS@": " ".join(f'"{r}"' for r in REQUIREMENTS),
+        "@REQUIREMENTS@": " ".join(f'"{r}"' for r in requirements(source)),
         "@MIN_PYTHON@": ".".join(map(str, MIN_PYTHON)),
         "@MIN_TUPLE@": repr(MIN_PYTHON),
         "@TIMEOUT@": f"{timeout:g}",

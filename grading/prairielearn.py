@@ -22,7 +22,7 @@ most 1 MB. Networking is off, and the job is killed at the question's
   block (image, entrypoint, timeout), and ``question.html``, where the
   student uploads ``server.py`` and ``test_squarer.py``.
 * ``image/Dockerfile``: the grading image, PrairieLearn's Python grader with
-  the kit's test tools at the pinned versions (``autograder.REQUIREMENTS``):
+  the kit's test tools at the pinned versions (``autograder.requirements()``):
   build it, push it where PrairieLearn pulls from, and name it with
   ``--image``.
 
@@ -44,7 +44,7 @@ import uuid
 from typing import TYPE_CHECKING
 from pathlib import Path
 
-from grading.autograder import REQUIREMENTS, ROOT, _kit_files
+from grading.autograder import ROOT, _kit_files, requirements
 from grading.entry import grade_and_write
 from grading.gradescope import write_json
 from grading.report import GRADED, GRADER_FAILED, REFUSED, STAFF, GradeReport
@@ -141,7 +141,7 @@ def build_course(
     (question / "question.html").write_text(QUESTION_HTML)
     dockerfile = out / "image" / "Dockerfile"
     dockerfile.parent.mkdir(parents=True, exist_ok=True)
-    pinned = " ".join(f'"{r}"' for r in REQUIREMENTS)
+    pinned = " ".join(f'"{r}"' for r in requirements())
     dockerfile.write_text(DOCKERFILE.format(image=IMAGE, requirements=pinned))
 
 

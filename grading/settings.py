@@ -159,6 +159,7 @@ class Visibility:
 
 
 HINT_LEVELS = ("contract", "hints", "design")
+PLATFORMS = ("gradescope", "prairielearn")
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,9 @@ class Handout:
     # "contract" (the API, the protocol, the rules), "hints" (and HANDOUT's
     # hints), or "design" (and the reference's theory of operation).
     hints: str = "hints"
+    # Where students hand in: "gradescope" (a zip) or "prairielearn" (the files);
+    # HANDOUT.md's "How to hand in" and the grader's Python follow it.
+    platform: str = "gradescope"
 
 
 @dataclass(frozen=True)
@@ -249,7 +253,8 @@ def _check_test(test: PartATest, path: Path, text: str) -> None:
 
 
 def _setting_name(nodeid: str) -> str:
-    """ "partA/test_x.py::TestX::test_y" -> "TestX.test_y"; a module's function:
+    """A test's name as the settings write it: "partA/test_x.py::TestX::test_y"
+    -> "TestX.test_y"; a module's function:
     "partA/test_x.py::test_y" -> "test_x.test_y" (as the settings name them)."""
     file, *rest = nodeid.split("::")
     if len(rest) == 1:
@@ -363,6 +368,8 @@ def _handout(data: Any) -> Handout:
     handout = Handout(*_values(Handout, table, "handout"))
     if handout.hints not in HINT_LEVELS:
         raise SettingsError(f"handout.hints must be one of {list(HINT_LEVELS)}")
+    if handout.platform not in PLATFORMS:
+        raise SettingsError(f"handout.platform must be one of {list(PLATFORMS)}")
     return handout
 
 
