@@ -197,7 +197,8 @@ def _grade_files(
                 (kit / name).write_bytes(content)
         plugins = work / "plugins"
         plugins.mkdir()
-        shutil.copy(Path(__file__).with_name("outcome_plugin.py"), plugins)
+        for plugin in runs.PLUGINS:
+            shutil.copy(Path(__file__).with_name(plugin), plugins)
         for tree in (kit, plugins):
             sandbox.open_to_all(tree)
         for name in runs.RUN_FOLDERS[2:]:  # all there before any run hides the others

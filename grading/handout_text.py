@@ -44,7 +44,8 @@ def grading_section(settings: Settings, platform: str, partC: bool) -> str:
         f"| C: `{suite.file}` | {suite.points:g} | split evenly among its tests |"
         for suite in suites
     ]
-    total = settings.points.total + sum(suite.points for suite in suites)
+    total = settings.max_score - settings.partC.total
+    total += sum(suite.points for suite in suites)
     table = ["| part | points | how |", "|---|---|---|", *rows]
     table.append(f"| total | {total:g} | |")
     paragraphs = [
@@ -154,6 +155,10 @@ def _short(test: PartATest) -> str:
 def _other_rows(settings: Settings, ruff: str) -> list[str]:
     points, runs = settings.points, settings.runs
     rows = []
+    if checks := settings.policy.lines(settings):
+        rows.append(
+            f"| A: the checks at `close()` | {checks:g} | {_checks(settings)} |"
+        )
     if points.partB:
         rows.append(
             f"| B: your squarer tests | {points.partB:g} | your tests must pass, on "
@@ -169,6 +174,15 @@ def _other_rows(settings: Settings, ruff: str) -> list[str]:
             f"passes (ruff {ruff}) |"
         )
     return rows
+
+
+def _checks(settings: Settings) -> str:
+    each = settings.policy.check_points
+    return (
+        f"{each:g} for each of: one owner per piece of state, every thread joined, "
+        "no socket left open; each is lost if any graded test fails it (such a "
+        "failure does not fail the test itself)"
+    )
 
 
 def _rules(settings: Settings) -> str:

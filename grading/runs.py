@@ -64,15 +64,16 @@ def scratch(folder: Path) -> Path:
 
 
 def run_suites(
-    job: Job, part: str, nodeids: list[str], seconds: float
+    job: Job, part: str, nodeids: list[str], seconds: float, plugins: tuple = ()
 ) -> tuple[list[dict], sandbox.Outcome]:
-    """One pytest process on the kit in the sandbox: its events and outcome."""
+    """One pytest process on the kit in the sandbox: its events and outcome
+    (``plugins``: more of the grader's pytest plugins, by module name)."""
     settings, work = job.settings, job.work
     out = work / f"{part}-out"
     events = out / "events.jsonl"
     outcome = run(
         job,
-        pytest_command(settings, nodeids),
+        pytest_command(settings, nodeids, plugins),
         cwd=work / "kit",
         env=environment(settings, out, [work / "kit", work / "plugins"])
         | {
@@ -129,16 +130,16 @@ def scrub(text: str, work: Path) -> str:
     return text
 
 
-def pytest_command(settings: Settings, nodeids: list[str]) -> list[str]:
+PLUGINS = ("outcome_plugin.py", "checks_plugin.py")  # grading's, for the runs
+
+
+def pytest_command(
+    settings: Settings, nodeids: list[str], plugins: tuple = ()
+) -> list[str]:
     command = [sys.executable, "-m", "pytest", *nodeids]
-    command += [
-        "-p",
-        "pytest_timeout",
-        "-p",
-        "outcome_plugin",
-        "-p",
-        "no:cacheprovider",
-    ]
+    for plugin in ("pytest_timeout", "outcome_plugin", *plugins):
+        command += ["-p", plugin]
+    command += ["-p", "no:cacheprovider"]
     command += ["--timeout", str(settings.runs.test_seconds), "--timeout-method=signal"]
     return command + ["-q", "--no-header", "-s", "-o", "console_output_style=classic"]
 
@@ -203,6 +204,17 @@ def verdicts(records: list[dict], outcome: sandbox.Outcome) -> dict[str, str]:
                 f"this test was running when the test process {outcome.describe()} "
                 "(a hang, a crash, or a limit reached)"
             )
+    return found
+
+
+def checks(records: list[dict]) -> dict[str, dict[str, list[str]]]:
+    """What the cross-cutting checks said (grading/checks_plugin.py): for each
+    check, each test it ran in, and its failures there (none: it passed)."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for record in records:
+        if record.get("event") == "check":
+            said = found.setdefault(record["check"], {}).setdefault(record["test"], [])
+            said += [record["message"]] if record.get("message") else []
     return found
 
 

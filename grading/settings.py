@@ -175,6 +175,28 @@ class Handout:
     platform: str = "gradescope"
 
 
+CROSS_CUTTING = ("fail_test", "own_lines")
+CHECKS = ("ownership", "joins", "sockets")  # partA's cross-cutting checks
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How partA's cross-cutting checks (``CHECKS``) count in the grade."""
+
+    # "fail_test": a failed check fails the test it happened in (as when
+    # students run the suites); "own_lines": it does not, and each check is
+    # a line of the grade worth ``check_points``, lost if any graded test
+    # failed it.
+    cross_cutting: str = "fail_test"
+    check_points: float = 1
+
+    def lines(self, settings: Settings) -> float:
+        """The points of the checks' own lines (0 under "fail_test")."""
+        graded = any(test.points for test in settings.points.partA)
+        own = self.cross_cutting == "own_lines" and graded
+        return len(CHECKS) * self.check_points if own else 0
+
+
 @dataclass(frozen=True)
 class Gradescope:
     """Where the grader runs on Gradescope."""
@@ -192,10 +214,11 @@ class Settings:
     partC: PartC = PartC(False, 300, ())
     handout: Handout = Handout()
     gradescope: Gradescope = Gradescope()
+    policy: Policy = Policy()
 
     @property
     def max_score(self) -> float:
-        return self.points.total + self.partC.total
+        return self.points.total + self.policy.lines(self) + self.partC.total
 
 
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
@@ -332,6 +355,7 @@ def _build(data: dict[str, Any]) -> Settings:
             "partC",
             "handout",
             "gradescope",
+            "policy",
         },
     )
     points = dict(data.get("points", {}))
@@ -359,6 +383,7 @@ def _build(data: dict[str, Any]) -> Settings:
         partC=_partC(data.get("partC", {})),
         handout=_handout(data.get("handout", {})),
         gradescope=_gradescope(data.get("gradescope", {})),
+        policy=_policy(data.get("policy", {})),
     )
 
 
@@ -371,6 +396,17 @@ def _handout(data: Any) -> Handout:
     if handout.platform not in PLATFORMS:
         raise SettingsError(f"handout.platform must be one of {list(PLATFORMS)}")
     return handout
+
+
+def _policy(data: Any) -> Policy:
+    """The [policy] table; an absent one means the defaults."""
+    table = dataclasses.asdict(Policy()) | _table(data, "policy")
+    policy = Policy(*_values(Policy, table, "policy"))
+    if policy.cross_cutting not in CROSS_CUTTING:
+        raise SettingsError(
+            f"policy.cross_cutting must be one of {list(CROSS_CUTTING)}"
+        )
+    return policy
 
 
 def _gradescope(data: Any) -> Gradescope:

@@ -250,6 +250,44 @@ def test_a_stub_with_code_of_ones_own_is_graded(tmp_path: Path) -> None:
         assert test.score == point, test.output
 
 
+@pytest.mark.parametrize(
+    ("policy", "scores"),
+    [
+        ("fail_test", {"partA TestBasic.test_basic1": 0}),
+        (
+            "own_lines",
+            {
+                "partA TestBasic.test_basic1": 1,
+                "partA check: one owner per piece of state (the ownership checker)": 1,
+                "partA check: close() joins every thread the server started": 0,
+                "partA check: close() leaves no socket open": 1,
+            },
+        ),
+    ],
+)
+def test_the_policy_says_how_a_missing_join_counts(
+    tmp_path: Path, policy: str, scores: dict[str, float]
+) -> None:
+    """One missing join(): every test fails ("fail_test"), or the test passes
+    and the joins line of the grade is lost ("own_lines"); the stubs earn no
+    check line (no test reached close())."""
+    from grading.selfcheck import mutant_source
+
+    overrides = {
+        "points": {"partA": {"TestBasic": {"test_basic1": 1}}, "partB": 0, "format": 0},
+        "policy": {"cross_cutting": policy},
+    }
+    settings = load_settings(overrides=overrides)
+    server = mutant_source("CloseSleepsInsteadOfJoining")
+    path = submission(tmp_path / "nojoin", server, STARTER_TESTS)
+    report = grade_submission(path, settings)
+    assert {t.name: t.score for t in partA(report)} == scores, table(report)
+    assert report.max_score == len(scores)
+    kit = tmp_path / "handout"
+    build_handout(kit)
+    assert grade_submission(kit, settings).score == 0
+
+
 def test_the_handout_stubs_get_nothing_for_partA_fast(tmp_path: Path) -> None:
     kit = tmp_path / "handout"
     build_handout(kit)
@@ -677,3 +715,12 @@ KeyValueServer.start = _start
     assert [test.status for test in partA(report)] == ["passed", "passed"], partA(
         report
     )[0].output
+
+
+def test_a_picture_drawn_in_teardown_is_named_after_its_test() -> None:
+    """Its message then names the copy the staff keep, not a grader path."""
+    from grading.judge_partA import _named_after
+
+    assert _named_after("TestBasic.test_basic1-teardown", "test_basic1")
+    assert _named_after("TestBasic.test_basic1", "test_basic1")
+    assert not _named_after("TestBasic.test_basic12-teardown", "test_basic1")
