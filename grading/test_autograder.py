@@ -203,7 +203,7 @@ def test_the_bundle_grades_by_the_settings_it_was_given(
     """A robustness test (a function of its module) given points is graded by
     the bundle, and only the tests the given settings name are run."""
     default = (ROOT / "grading" / "settings.toml").read_text()
-    start = default.index("[points.partA.TestBasic]")
+    start = default.index("\n[points.partA.TestBasic]") + 1
     mine = default[:start] + (
         "[points.partA.test_robustness]\ntest_bad_line_is_skipped = 3\n\n"
         + default[default.index("[points]\n") :].replace("partB = 5", "partB = 0")

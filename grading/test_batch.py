@@ -72,12 +72,61 @@ def test_each_test_counts_for_its_part() -> None:
     )
 
 
-def test_csv_has_one_row_a_student(tmp_path: Path) -> None:
-    batch.write_csv([outcome("alice", 16), outcome("bob", 7.5)], tmp_path / "g.csv")
+def test_csv_has_one_row_a_student_and_a_column_a_test(tmp_path: Path) -> None:
+    alice = batch._outcome("alice", RESULTS, 2.0, "graded", Path("r.json"))
+    batch.write_csv(
+        [alice, outcome("bob", 7.5)], tmp_path / "g.csv", {"alice": {"id": "7"}}
+    )
     rows = list(csv.reader((tmp_path / "g.csv").open()))
-    assert rows[0] == list(batch.CSV_COLUMNS)
-    assert rows[1] == ["alice", "16", "16", "0", "0", "0", "0", "1.0", "graded"]
-    assert rows[2][:2] == ["bob", "7.5"]
+    tests = [test["name"] for test in RESULTS["tests"]]
+    assert rows[0] == ["student", "id", "total", *batch.PARTS, *tests, "time", "status"]
+    assert rows[1] == [
+        "alice", "7", "11.5", "1", "3.5", "0", "0", "0",
+        "1", "0", "3.5", "0", "0", "2.0", "graded",
+    ]  # fmt: skip
+    assert rows[2][:3] == ["bob", "", "7.5"]
+    assert rows[2][8:13] == [""] * 5  # bob's results name no test
+
+
+def test_lms_imports_and_feedback_follow_the_roster(tmp_path: Path) -> None:
+    """canvas.csv and moodle.csv with the columns each LMS documents; a refused
+    submission scores 0, one the grader did not finish is left blank."""
+    from grading import class_outputs
+    from grading.sample_class import fabricate_results
+
+    kinds = {"alice": "full marks", "erin": "refused", "zed": "race"}
+    outcomes = fabricate_results(tmp_path, kinds)
+    outcomes.append(dataclasses.replace(outcome("frank", 0), status="timed out"))
+    roster = {
+        "alice": {"id": "1", "name": "Alice", "email": "a@x", "section": "L1"},
+        "erin": {"id": "5", "name": "Erin"},
+        "frank": {"id": "6", "name": "Frank"},
+    }
+    class_outputs.write_canvas(outcomes, tmp_path / "c.csv", roster, "P0")
+    class_outputs.write_moodle(outcomes, tmp_path / "m.csv", roster, "P0")
+    canvas = list(csv.reader((tmp_path / "c.csv").open()))
+    assert canvas == [
+        ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "P0"],
+        ["Alice", "1", "", "", "L1", "16"],
+        ["Erin", "5", "", "", "", "0"],
+        ["Frank", "6", "", "", "", ""],
+    ]
+    moodle = list(csv.reader((tmp_path / "m.csv").open()))
+    assert moodle[0] == ["ID number", "Email address", "P0"]
+    assert moodle[1:] == [["1", "a@x", "16"], ["5", "", "0"], ["6", "", ""]]
+    assert class_outputs.unlisted(outcomes, roster) == ["zed"]
+    class_outputs.write_feedback(outcomes[:3])
+    said = (tmp_path / "zed" / "feedback.txt").read_text()
+    assert said.startswith("P0, zed: ")
+    assert "partA TestBasic.test_basic3: 0/1\n    two threads used the store" in said
+
+
+def test_a_roster_without_ids_is_refused(tmp_path: Path) -> None:
+    from grading import class_outputs
+
+    (tmp_path / "r.csv").write_text("name,email\nAlice,a@x\n")
+    with pytest.raises(class_outputs.RosterError, match="folder, id"):
+        class_outputs.read_roster(tmp_path / "r.csv")
 
 
 def test_summary_shows_a_histogram_and_the_common_failures() -> None:
@@ -90,7 +139,7 @@ def test_summary_shows_a_histogram_and_the_common_failures() -> None:
     text = batch.summary(outcomes, wall=61.0, jobs=2)
     lines = text.splitlines()
     assert "Graded 4 submissions in 1:01" in lines[0]
-    assert "mean 12.9, median 13" in text
+    assert "of the 4 graded submissions (out of 16): mean 12.9, median 13" in text
     sixteen = next(line for line in lines if line.strip().startswith("16 |"))
     nine = next(line for line in lines if line.strip().startswith("9 |"))
     assert sixteen.endswith(" 2")
@@ -167,7 +216,9 @@ def test_the_verb_grades_a_folder(
     assert "  climber: the zip holds a name that climbs out" in shown
     assert "  empty: none of the files to grade is in it" in shown
     assert "Not graded" not in shown
-    assert "  0 | " in shown
+    assert "of the 0 graded submissions" in shown  # refused: counted apart, not 0s
+    assert "2 refused and 0 not graded are counted apart" in shown
+    assert "  0 | " not in shown
     assert (out / "summary.txt").read_text().startswith("Graded 2 submissions")
     assert not (tmp_path / "escaped.txt").exists()
     assert status == 0

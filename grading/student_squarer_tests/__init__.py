@@ -14,6 +14,7 @@ without ``test_`` so that pytest never collects them on their own.
 - ``hanging``: a test that waits for ever: stopped, and named.
 """
 
+import tempfile
 from pathlib import Path
 
 from grading.handout import cut_regions
@@ -36,3 +37,9 @@ def student_file(name: str, folder: Path) -> Path:
     path.write_text(starter() + "\n\n" + tests, encoding="utf-8")
     format_as_handed_out([path])  # as a careful student runs ruff format
     return path
+
+
+def student_text(name: str) -> str:
+    """What ``student_file`` writes for ``name``: the formatted file's text."""
+    with tempfile.TemporaryDirectory(prefix="student-tests-") as folder:
+        return student_file(name, Path(folder)).read_text(encoding="utf-8")
