@@ -349,3 +349,22 @@ def test_pairs_that_chain_make_one_group() -> None:
         ("partA/server.py", ["c", "d"]),
         ("partB/test_squarer.py", ["x", "y"]),
     ]
+
+
+def test_the_sample_full_marks_student_keeps_the_format_point(tmp_path: Path) -> None:
+    """alice's files are formatted as handed out (the report's full marks)."""
+    from grading.grade import grade_submission
+
+    alice = write_class(tmp_path / "class")["alice"]
+    settings = load_settings(overrides={"points": {"partA": {}, "partB": 0}})
+    report = grade_submission(alice, settings)
+    assert (report.score, report.max_score) == (1, 1), report.tests
+
+
+@pytest.mark.slow
+def test_the_sample_full_marks_student_gets_16_of_16(tmp_path: Path) -> None:
+    from grading.grade import grade_submission
+
+    alice = write_class(tmp_path / "class")["alice"]
+    report = grade_submission(alice, load_settings())
+    assert (report.score, report.max_score) == (16, 16), report.tests
