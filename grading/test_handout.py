@@ -344,3 +344,20 @@ def test_students_install_the_ruff_the_grader_runs(handout: Path) -> None:
     assert f'"{ruff}"' in (handout / "pyproject.toml").read_text()
     assert ruff in requirements()
     assert f"ruff {ruff.partition('==')[2]}" in (handout / "HANDOUT.md").read_text()
+
+
+def test_the_student_tree_ignores_its_virtual_environment(handout: Path) -> None:
+    """Students make .venv in the tree (HANDOUT.md): git must not take it."""
+    assert ".venv/" in (handout / ".gitignore").read_text().splitlines()
+
+
+def test_the_design_level_cites_nothing_students_lack(tmp_path: Path) -> None:
+    """The design shipped at hints=design names no benchmark notes (students
+    get no benchmarks/) and describes no queue as a lock the rules forbid."""
+    build_handout(tmp_path / "p0", hints="design", ruff_format=False)
+    server = (tmp_path / "p0" / "partA" / "server.py").read_text()
+    assert "Theory of operation" in server
+    assert not (tmp_path / "p0" / "benchmarks").exists()
+    for words in ("benchmark", "token", "right to post", "taking turns"):
+        assert words not in server.lower(), f"{words!r} in the design"
+    assert "it is no lock" in " ".join(server.split())
