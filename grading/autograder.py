@@ -26,7 +26,8 @@ The bundle holds, at its root:
   that says the grader failed. A results file is written whatever happens:
   a crash of the grader, of Python, or a timeout.
 * the pristine kit (``_kit_files``): the instructor tree, reference solutions,
-  wheats, chaffs and all, partC included (the settings may turn it on). The
+  wheats, chaffs and all, partC when the settings grade it, and grading/
+  without its own tests. The
   bundle goes to Gradescope only, never to students, and student code never
   sees it: ``setup.sh`` and ``run_gradescope`` close it to every user but
   root, and each sandboxed run hides it besides (see grading/grade.py).
@@ -243,7 +244,7 @@ def build_bundle(
             info.external_attr = (stat.S_IFREG | 0o755) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             bundle.writestr(info, text)
-        for path in _kit_files(source):
+        for path in _kit_files(source, settings.partC.enabled):
             name = path.relative_to(source).as_posix()
             if name == "grading/settings.toml":
                 path = settings_file
@@ -259,13 +260,14 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return template
 
 
-def _kit_files(source: Path) -> list[Path]:
-    """The pristine kit: what students get, partC (the settings may turn it on)
-    and grading/."""
+def _kit_files(source: Path, partC: bool = True) -> list[Path]:
+    """The pristine kit: what students get, partC when the settings grade it,
+    and grading/ without its own tests."""
     from grading.handout import HINTS_FILES, LEFT_OUT, PARTC_FILES, SHIPPED
 
     files: list[Path] = []
-    for item in [*SHIPPED, *PARTC_FILES, *HINTS_FILES, "grading"]:
+    items = [*SHIPPED, *(PARTC_FILES if partC else []), *HINTS_FILES, "grading"]
+    for item in items:
         path = source / item
         if path.is_file():
             files.append(path)
@@ -278,8 +280,18 @@ def _kit_files(source: Path) -> list[Path]:
             if p.is_file()
             and not LEFT_OUT & set(p.relative_to(source).parts)
             and p.suffix != ".pyc"
+            and not _left_out(p.relative_to(source), partC)
         )
     return list(dict.fromkeys(files))  # a file of PARTC_FILES is in runners too
+
+
+def _left_out(relative: Path, partC: bool) -> bool:
+    """The grader's own tests, and partC's files when partC is not graded."""
+    from grading.handout import PARTC_FILES
+
+    if relative.parts[0] == "grading" and relative.name.startswith("test_"):
+        return True
+    return not partC and any(relative.match(f) for f in PARTC_FILES)
 
 
 # Grading on Gradescope (what run_autograder calls).

@@ -127,7 +127,7 @@ def build_course(
     timeout = min(MAX_TIMEOUT, settings.gradescope.timeout_seconds)
     grader = out / "serverFilesCourse" / GRADER
     shutil.rmtree(grader, ignore_errors=True)
-    for path in _kit_files(ROOT):
+    for path in _kit_files(ROOT, settings.partC.enabled):
         target = grader / path.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
