@@ -190,7 +190,9 @@ def _grade_files(
     with tempfile.TemporaryDirectory(prefix="p0-grade-") as folder:
         job.work = work = Path(folder)
         kit = work / "kit"
-        build_handout(kit, partC=settings.partC.enabled, ruff_format=False)
+        build_handout(
+            kit, partC=settings.partC.enabled, ruff_format=False, settings=settings
+        )
         untouched = _untouched(kit, files)
         for name, content in files.items():
             if content is not None:

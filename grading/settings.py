@@ -374,7 +374,7 @@ def _build(data: dict[str, Any]) -> Settings:
     sandbox = _section(Sandbox, data, "sandbox")
     if sandbox.network not in ("private", "host"):
         raise SettingsError('sandbox.network must be "private" or "host"')
-    return Settings(
+    settings = Settings(
         points=Points(tests, *_values(Points, points, "points", skip={"partA"})),
         runs=_section(Runs, data, "runs"),
         sandbox=sandbox,
@@ -385,6 +385,12 @@ def _build(data: dict[str, Any]) -> Settings:
         gradescope=_gradescope(data.get("gradescope", {})),
         policy=_policy(data.get("policy", {})),
     )
+    if settings.partC.enabled and settings.handout.platform == "prairielearn":
+        raise SettingsError(
+            'handout.platform "prairielearn" with partC.enabled: the PrairieLearn '
+            "question takes partA/server.py and partB/test_squarer.py only"
+        )
+    return settings
 
 
 def _handout(data: Any) -> Handout:

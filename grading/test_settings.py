@@ -47,6 +47,12 @@ def test_overrides_change_one_value_or_replace_the_partA_table() -> None:
         ({"points": {"partB": -1}}, "points.partB must be a number of at least 0"),
         ({"rules": {"costs_points": "yes"}}, "rules.costs_points must be true or"),
         ({"sandbox": {"processes": 1.5}}, "sandbox.processes must be a whole number"),
+        ({"handout": {"platform": "moodle"}}, "handout.platform must be one of"),
+        (
+            {"handout": {"platform": "prairielearn"}, "partC": {"enabled": True}},
+            "PrairieLearn question takes",
+        ),
+        ({"policy": {"cross_cutting": "sometimes"}}, "policy.cross_cutting must be"),
     ],
 )
 def test_a_bad_setting_is_named(overrides: dict, message: str) -> None:
