@@ -24,8 +24,8 @@ REFLECTION = "partC/REFLECTION.md"  # handed in with partC, read by the staff
 # setup.sh takes the image's own; PrairieLearn's is the course's image).
 PYTHON = {
     "gradescope": "Python 3.10 (Gradescope's default image, Ubuntu 22.04)",
-    "prairielearn": "the Python of the course's PrairieLearn grading image "
-    "(3.10 or newer)",
+    "prairielearn": "the Python of the course's PrairieLearn grading image, "
+    "which may be as old as 3.10",
 }
 
 
@@ -59,7 +59,8 @@ def grading_section(settings: Settings, platform: str, partC: bool) -> str:
         f"work), and the stub `{SERVER}` earns no format point. Comments, blank "
         "lines and docstrings alone do not make a file yours.",
         f"Your files are graded with {PYTHON[platform]}: code that needs a newer "
-        "Python (an f-string that only 3.12 accepts, say) does not compile there, "
+        "Python than that (an f-string that only 3.12 accepts, say) does not "
+        "compile there, "
         f"and its tests score 0. The format is checked with ruff {ruff}, the "
         'version that `python -m pip install -e ".[test]"` installs. Before you '
         "hand in, format your files:",
@@ -85,11 +86,11 @@ def handin_section(platform: str, partC: bool) -> str:
                 "the PrairieLearn question takes partA/server.py and "
                 "partB/test_squarer.py only: hand out partC for Gradescope"
             )
-        return f"""On the assignment's PrairieLearn question, upload your two files,
-`{SERVER}` and `{TESTS}` (the page asks for them by their names,
-`server.py` and `test_squarer.py`), and save them for grading. Each
-submission is graded on its own; the question's page shows the grade and
-says how many attempts you have.
+        return f"""On the assignment's PrairieLearn question, upload your two
+files, `{SERVER}` and `{TESTS}` (the page asks for them
+by their names, `server.py` and `test_squarer.py`), and save them for
+grading. Each submission is graded on its own; the question's page shows
+the grade and says how many attempts you have.
 """
     files = handin_files(partC)
     listed = ", ".join(f"'{name}'" for name in files)
