@@ -81,12 +81,12 @@ from grading.report import (
     points,
     table,
 )
-from grading.settings import Settings, load_for, load_settings
+from grading.settings import TEST_TOOLS, Settings, load_for, load_settings
 from grading.settings import add_option as settings_option
 
 __all__ = ["grade_submission", "write_results", "GradeReport", "TestResult"]
 
-TOOLS = ("pytest", "pytest_timeout")  # the grader's Python must have them
+TOOLS = TEST_TOOLS  # the grader's Python must have them
 
 
 class GraderFault(RuntimeError):

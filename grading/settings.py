@@ -22,6 +22,7 @@ import dataclasses
 import difflib
 import functools
 import hashlib
+import importlib.util
 import os
 import re
 import subprocess
@@ -37,6 +38,7 @@ else:  # Python 3.10: the same parser, from PyPI (see pyproject.toml)
 
 DEFAULT_PATH = Path(__file__).with_name("settings.toml")
 KIT_ROOT = Path(__file__).resolve().parent.parent
+TEST_TOOLS = ("pytest", "pytest_timeout")  # what collecting the kit's tests needs
 
 
 class SettingsError(ValueError):
@@ -311,6 +313,12 @@ def kit_tests(root: Path = KIT_ROOT) -> frozenset[str]:
 def _collect(root: Path, digest: str) -> frozenset[str]:
     """``pytest --collect-only`` on the kit's partA (``digest``: of its test files,
     so that a changed file is collected again)."""
+    missing = [name for name in TEST_TOOLS if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SettingsError(
+            f"cannot check the settings against the kit's tests: {', '.join(missing)} "
+            f'not installed for {sys.executable} (python -m pip install -e ".[test]")'
+        )
     command = [sys.executable, "-m", "pytest", "--collect-only", "-q"]
     command += ["-p", "no:cacheprovider", "partA"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}

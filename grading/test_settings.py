@@ -161,3 +161,14 @@ def test_every_verb_refuses_a_misspelt_test(
     assert f"{verb[0]}: {path}:{line_of(path, 'test_count3 = 1')}: " in said
     assert "did you mean TestCount.test_count" in said
     assert sorted(p.name for p in tmp_path.iterdir()) == ["settings.toml"]
+
+
+def test_without_the_test_tools_the_settings_say_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The kit's tests cannot be collected: say so, and how to fix it."""
+    from grading import settings
+
+    monkeypatch.setattr(settings, "TEST_TOOLS", ("pytest", "no_such_tool"))
+    with pytest.raises(SettingsError, match="no_such_tool not installed for .*test"):
+        settings._collect(settings.KIT_ROOT, "a digest of files no one has seen")
