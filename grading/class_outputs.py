@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from grading.batch import Outcome
 
 GRADED, REFUSED = "graded", "refused"
-COUNTED = "graded submissions only; refused and not-graded ones are counted apart"
 # Canvas: Grades > Import, the columns of its gradebook export (Student, ID,
 # SIS User ID, SIS Login ID, Section), then one column per assignment, named
 # as the assignment (a new name makes a new assignment; "Name (id)" an old one).
@@ -71,7 +70,8 @@ class Stats:
 
 
 def class_stats(outcomes: Sequence[Outcome]) -> Stats:
-    """The mean and median of the graded submissions' totals (``COUNTED``)."""
+    """The mean and median of the graded submissions' totals; the refused and
+    the not graded are counted apart, never as a 0."""
     graded = [outcome for outcome in outcomes if outcome.status == GRADED]
     scores = [outcome.score for outcome in graded] or [0.0]
     refused = sum(outcome.status == REFUSED for outcome in outcomes)

@@ -39,7 +39,7 @@ from markupsafe import Markup
 
 from grading import similarity
 from grading.batch import PARTS, Outcome, _failed, _read_results, part_of
-from grading.class_outputs import COUNTED, class_stats, number_key
+from grading.class_outputs import class_stats, number_key
 
 TEMPLATES = Path(__file__).with_name("templates")
 PART_TITLES = {
@@ -151,7 +151,6 @@ def write_report(
         reused=sum(student.outcome.reused for student in students),
         jobs=jobs,
         stats=class_stats(outcomes),
-        counted=COUNTED,
         parts=PARTS,
         made_up=made_up,
         charts=score_charts(graded),
