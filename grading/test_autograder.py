@@ -19,6 +19,7 @@ import pytest
 
 from grading.autograder import build_bundle
 from grading.settings import SettingsError, load_settings
+from grading.test_settings import settings_with
 
 ROOT = Path(__file__).resolve().parent.parent
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
@@ -219,15 +220,10 @@ def test_the_bundle_grades_by_the_settings_it_was_given(
 ) -> None:
     """A robustness test (a function of its module) given points is graded by
     the bundle, and only the tests the given settings name are run."""
-    default = (ROOT / "grading" / "settings.toml").read_text()
-    start = default.index("\n[points.partA.TestBasic]") + 1
-    mine = default[:start] + (
-        "[points.partA.test_robustness]\ntest_bad_line_is_skipped = 3\n\n"
-        + default[default.index("[points]\n") :].replace("partB = 5", "partB = 0")
-    )
-    (tmp_path / "mine.toml").write_text(mine)
+    robust = "[points.partA.test_robustness]\ntest_bad_line_is_skipped = 3"
+    mine = settings_with(tmp_path, robust, partB=0)
     bundle = tmp_path / "mine.zip"
-    build_bundle(bundle, settings_file=tmp_path / "mine.toml")
+    build_bundle(bundle, settings_file=mine)
     reference = {
         "partA/server.py": (ROOT / "partA" / "server.py").read_text(),
         "partB/test_squarer.py": (ROOT / "partB" / "test_squarer.py").read_text(),

@@ -18,6 +18,7 @@ import pytest
 from grading import batch
 from grading.__main__ import main
 from grading.batch import Outcome, Progress, find_submissions, part_of
+from grading.test_settings import settings_with
 
 RESULTS = {  # as grading/grade.py numbers and names its tests
     "score": 11.5,
@@ -349,3 +350,23 @@ def test_a_setting_that_partA_does_not_read_regrades_the_rest_only(
         tests.write("\n\ndef test_one_more() -> None:\n    assert 3 * 3 == 9\n")
     [handed_in_again] = batch.grade_all(submissions, out, settings=settings)
     assert handed_in_again.kept == ("partA",)
+
+
+def test_batch_grades_a_robustness_test_the_settings_give_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A test that is a function of its module, named by its module in the
+    settings, has its column in grades.csv and its points."""
+    root = Path(__file__).resolve().parent.parent
+    robust = "[points.partA.test_robustness]\ntest_bad_line_is_skipped = 2"
+    settings = settings_with(tmp_path, robust, partB=0, format=0)
+    alice = tmp_path / "class" / "alice"
+    for name in ("partA/server.py", "partB/test_squarer.py"):
+        (alice / name).parent.mkdir(parents=True, exist_ok=True)
+        (alice / name).write_text((root / name).read_text())
+    assert main(["batch", str(tmp_path / "class"), "--settings", str(settings)]) == 0
+    capsys.readouterr()
+    grades = tmp_path / "class-results" / "grades.csv"
+    (row,) = csv.DictReader(grades.open())
+    assert row["partA test_robustness.test_bad_line_is_skipped"] == "2"
+    assert row["total"] == "2"

@@ -1,5 +1,6 @@
 """Tests of the grading settings file and its loader."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,18 @@ def settings_file(tmp_path: Path, old: str, new: str) -> Path:
     assert old in DEFAULT
     path = tmp_path / "settings.toml"
     path.write_text(DEFAULT.replace(old, new, 1))
+    return path
+
+
+def settings_with(folder: Path, partA: str, **points: float) -> Path:
+    """The default settings file, its partA tables replaced by ``partA`` (TOML)
+    and the ``points`` given (e.g. partB=0) set; for the tests of other verbs."""
+    start = DEFAULT.index("\n[points.partA.TestBasic]") + 1
+    rest = DEFAULT[DEFAULT.index("[points]\n") :]
+    for key, value in points.items():
+        rest = re.sub(rf"^{key} = .*$", f"{key} = {value}", rest, count=1, flags=re.M)
+    path = folder / "settings-with.toml"
+    path.write_text(DEFAULT[:start] + partA + "\n\n" + rest)
     return path
 
 
@@ -172,3 +185,12 @@ def test_without_the_test_tools_the_settings_say_what_to_install(
     monkeypatch.setattr(settings, "TEST_TOOLS", ("pytest", "no_such_tool"))
     with pytest.raises(SettingsError, match="no_such_tool not installed for .*test"):
         settings._collect(settings.KIT_ROOT, "a digest of files no one has seen")
+
+
+def test_settings_with_replaces_the_partA_tables(tmp_path: Path) -> None:
+    partA = "[points.partA.test_fuzz]\ntest_valid_requests_cut_anywhere = 3"
+    settings = load_settings(settings_with(tmp_path, partA, partB=0))
+    assert [(t.suite, t.name, t.points) for t in settings.points.partA] == [
+        ("test_fuzz", "test_valid_requests_cut_anywhere", 3)
+    ]
+    assert (settings.points.partB, settings.points.format) == (0, 1)
