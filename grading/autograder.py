@@ -15,9 +15,10 @@ The bundle holds, at its root:
 * ``setup.sh``: finds the image's Python (3.10 or newer: Ubuntu 22.04, the
   default image, has 3.10.12) and installs, in the virtual environment
   ``/opt/p0-venv``, the kit's test tools at the versions pinned in
-  ``REQUIREMENTS``. On an image it cannot use (Ubuntu 20.04 or 18.04, whose
-  Python is too old; an image with neither apt-get nor dnf) it stops, saying
-  which image to choose, and Gradescope shows that the build failed.
+  ``REQUIREMENTS``, and the ruff that students install (``pinned_ruff``).
+  On an image it cannot use (Ubuntu 20.04 or 18.04, whose Python is too
+  old; an image with neither apt-get nor dnf) it stops, saying which image
+  to choose, and Gradescope shows that the build failed.
 * ``run_autograder``: runs ``python -m grading.autograder ROOT``
   (``run_gradescope`` below) under a wall clock ``STOP_BEFORE`` seconds
   short of the timeout in the settings (``[gradescope] timeout_seconds``),
@@ -25,7 +26,8 @@ The bundle holds, at its root:
   that says the grader failed. A results file is written whatever happens:
   a crash of the grader, of Python, or a timeout.
 * the pristine kit (``_kit_files``): the instructor tree, reference solutions,
-  wheats, chaffs and all, partC included (the settings may turn it on). The
+  wheats, chaffs and all, partC when the settings grade it, and grading/
+  without its own tests. The
   bundle goes to Gradescope only, never to students, and student code never
   sees it: ``setup.sh`` and ``run_gradescope`` close it to every user but
   root, and each sandboxed run hides it besides (see grading/grade.py).
@@ -53,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import stat
 import sys
 import traceback
@@ -67,11 +70,10 @@ if TYPE_CHECKING:  # imported where used: grading must not need them to fail wel
     from grading.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUIREMENTS = [  # the versions the kit is tested with
+REQUIREMENTS = [  # the versions the kit is tested with (and ruff: see requirements)
     "pytest==9.0.3",
     "pytest-timeout==2.4.0",
     "pytest-xdist==3.8.0",
-    "ruff==0.17.6",
     "hypothesis==6.155.2",  # partC's test_serial_model
     "tomli==2.4.0; python_version < '3.11'",  # grading/settings.py on 3.10
 ]
@@ -183,17 +185,39 @@ fi
 # Building the bundle.
 
 
+def pinned_ruff(source: Path = ROOT) -> str:
+    """The ruff that the test extra of pyproject.toml pins ("ruff==X.Y.Z"):
+    students install it, and the grader installs the same one, so that the
+    format point never depends on a ruff release."""
+    text = (source / "pyproject.toml").read_text(encoding="utf-8")
+    found = re.search(r'"(ruff==[\w.]+)"', text)
+    if found is None:
+        raise ValueError("pyproject.toml's test extra must pin ruff: ruff==X.Y.Z")
+    return found.group(1)
+
+
+def requirements(source: Path = ROOT) -> list[str]:
+    """What the grader installs: ``REQUIREMENTS`` and the students' ruff."""
+    return [*REQUIREMENTS, pinned_ruff(source)]
+
+
 def build_bundle(
-    out: Path, source: Path = ROOT, settings: Settings | None = None
+    out: Path,
+    source: Path = ROOT,
+    settings: Settings | None = None,
+    settings_file: Path | None = None,
 ) -> list[str]:
     """Write the bundle to ``out`` (a .zip); return the names it holds.
 
-    Raises ``SettingsError`` if the grader's deadline would not leave
-    ``DEADLINE_MARGIN`` seconds before Gradescope's timeout.
+    ``settings_file``: the settings the bundle grades by (it goes in as
+    ``grading/settings.toml``; default: the kit's). Raises ``SettingsError``
+    if they name a test the kit does not have, or if the grader's deadline
+    would not leave ``DEADLINE_MARGIN`` seconds before Gradescope's timeout.
     """
     from grading.settings import SettingsError, load_settings
 
-    settings = settings or load_settings(source / "grading" / "settings.toml")
+    settings_file = settings_file or source / "grading" / "settings.toml"
+    settings = settings or load_settings(settings_file)
     timeout = settings.gradescope.timeout_seconds
     if settings.runs.total_seconds > timeout - DEADLINE_MARGIN:
         raise SettingsError(
@@ -203,7 +227,7 @@ def build_bundle(
         )
     values = {
         "@VENV@": VENV,
-        "@REQUIREMENTS@": " ".join(f'"{r}"' for r in REQUIREMENTS),
+        "@REQUIREMENTS@": " ".join(f'"{r}"' for r in requirements(source)),
         "@MIN_PYTHON@": ".".join(map(str, MIN_PYTHON)),
         "@MIN_TUPLE@": repr(MIN_PYTHON),
         "@TIMEOUT@": f"{timeout:g}",
@@ -220,8 +244,11 @@ def build_bundle(
             info.external_attr = (stat.S_IFREG | 0o755) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             bundle.writestr(info, text)
-        for path in _kit_files(source):
-            bundle.write(path, path.relative_to(source).as_posix())
+        for path in _kit_files(source, settings.partC.enabled):
+            name = path.relative_to(source).as_posix()
+            if name == "grading/settings.toml":
+                path = settings_file
+            bundle.write(path, name)
         return bundle.namelist()
 
 
@@ -233,13 +260,14 @@ def _fill(template: str, values: dict[str, str]) -> str:
     return template
 
 
-def _kit_files(source: Path) -> list[Path]:
-    """The pristine kit: what students get, partC (the settings may turn it on)
-    and grading/."""
+def _kit_files(source: Path, partC: bool = True) -> list[Path]:
+    """The pristine kit: what students get, partC when the settings grade it,
+    and grading/ without its own tests."""
     from grading.handout import HINTS_FILES, LEFT_OUT, PARTC_FILES, SHIPPED
 
     files: list[Path] = []
-    for item in [*SHIPPED, *PARTC_FILES, *HINTS_FILES, "grading"]:
+    items = [*SHIPPED, *(PARTC_FILES if partC else []), *HINTS_FILES, "grading"]
+    for item in items:
         path = source / item
         if path.is_file():
             files.append(path)
@@ -252,8 +280,18 @@ def _kit_files(source: Path) -> list[Path]:
             if p.is_file()
             and not LEFT_OUT & set(p.relative_to(source).parts)
             and p.suffix != ".pyc"
+            and not _left_out(p.relative_to(source), partC)
         )
     return list(dict.fromkeys(files))  # a file of PARTC_FILES is in runners too
+
+
+def _left_out(relative: Path, partC: bool) -> bool:
+    """The grader's own tests, and partC's files when partC is not graded."""
+    from grading.handout import PARTC_FILES
+
+    if relative.parts[0] == "grading" and relative.name.startswith("test_"):
+        return True
+    return not partC and any(relative.match(f) for f in PARTC_FILES)
 
 
 # Grading on Gradescope (what run_autograder calls).
@@ -307,6 +345,14 @@ def register(verbs: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("out", type=Path, help="the bundle to write, e.g. p0.zip")
+    from grading.settings import add_option
+
+    add_option(
+        parser,
+        help="the settings the bundle grades by (default: "
+        "grading/settings.toml); a bad one is refused, with its key, "
+        "file and line",
+    )
     parser.set_defaults(handler=command)
 
 
@@ -314,10 +360,13 @@ def command(args: argparse.Namespace) -> int:
     if args.out.suffix != ".zip":
         print(f"autograder: {args.out} should end in .zip", file=sys.stderr)
         return 2
-    from grading.settings import SettingsError
+    from grading.settings import SettingsError, load_for
 
+    settings = load_for("autograder", args.settings)
+    if settings is None:
+        return 2
     try:
-        names = build_bundle(args.out)
+        names = build_bundle(args.out, settings=settings, settings_file=args.settings)
     except SettingsError as error:
         print(f"autograder: {error}", file=sys.stderr)
         return 2

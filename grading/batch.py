@@ -13,12 +13,16 @@ not end. Whatever happens, every student gets a ``results.json``: the
 grader's, or one that says why there is none.
 
 Into the output folder (``FOLDER-results`` unless ``--out`` says otherwise):
-``<student>/results.json`` and ``<student>/grader.log`` (the child's output),
-``grades.csv`` (one row a student; ``--csv`` puts it elsewhere) and
-``summary.txt``, also printed at the end: a histogram of the totals and the
-tests most students failed; and ``report.html`` beside the CSV, the class to
-look at (``grading/report_html.py``), where the instructor's extra is
-installed (``pip install -e ".[grading]"``).
+``<student>/results.json``, ``<student>/grader.log`` (the child's output:
+the grade table and what only the staff see) and ``<student>/feedback.txt``
+(what the student sees, to send), ``grades.csv`` (one row a student, a
+column a test; ``--csv`` puts it elsewhere), ``canvas.csv`` and
+``moodle.csv`` for the LMS's grade import when ``--roster`` maps the
+submissions to student IDs (grading/class_outputs.py), and ``summary.txt``,
+also printed at the end: a histogram of the totals and the tests most
+students failed; and ``report.html`` beside the CSV, the class to look at
+(``grading/report_html.py``), where the instructor's extra is installed
+(``pip install -e ".[grading]"``).
 
 A re-grade re-runs only what changed: beside each ``results.json``,
 ``digest.json`` keeps the digest it was graded under (the submission's
@@ -30,14 +34,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import dataclasses
 import hashlib
 import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -49,11 +51,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TextIO
 
-from grading.settings import SettingsError, load_settings
+from grading import class_outputs
+from grading.class_outputs import class_stats
+from grading.settings import add_option as settings_option
+from grading.settings import load_for, load_settings
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("partA", "partB", "partC", "format", "rules")
-CSV_COLUMNS = ("student", "total", *PARTS, "time", "status")
 DEFAULT_TIMEOUT = 1200.0  # seconds: a backstop only; grade_submission is quicker
 
 
@@ -74,6 +78,8 @@ class Outcome:
     reason: str = ""  # for "refused": why the grader turned it down
     reused: bool = False  # kept from an earlier run: nothing it depends on changed
     kept: tuple[str, ...] = ()  # re-graded in part: these parts kept from before
+    # each test of its grade: number, name, score, max_score
+    tests: tuple[tuple[str, str, float, float], ...] = ()
 
 
 # Finding the submissions.
@@ -292,6 +298,15 @@ def _outcome(
         results,
         reason,
         kept=tuple(str(part) for part in kept if isinstance(kept, list)),
+        tests=tuple(
+            (
+                str(test.get("number", "")),
+                str(test.get("name", "?")),
+                float(test.get("score") or 0),
+                float(test.get("max_score") or 0),
+            )
+            for test in tests
+        ),
     )
 
 
@@ -493,16 +508,11 @@ def _points(outcome: Outcome) -> str:
 # Writing it down.
 
 
-def write_csv(outcomes: Sequence[Outcome], path: Path) -> None:
-    """One row a student: total, points by part, seconds and status."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as file:
-        writer = csv.writer(file)
-        writer.writerow(CSV_COLUMNS)
-        for outcome in outcomes:
-            parts = [f"{outcome.parts[part]:g}" for part in PARTS]
-            row = [outcome.student, f"{outcome.score:g}", *parts]
-            writer.writerow([*row, f"{outcome.seconds:.1f}", outcome.status])
+def write_csv(
+    outcomes: Sequence[Outcome], path: Path, roster: dict[str, dict] | None = None
+) -> None:
+    """grades.csv: one row a student (grading/class_outputs.py)."""
+    class_outputs.write_grades(outcomes, path, roster)
 
 
 def summary(outcomes: Sequence[Outcome], wall: float, jobs: int, top: int = 10) -> str:
@@ -527,15 +537,15 @@ def summary(outcomes: Sequence[Outcome], wall: float, jobs: int, top: int = 10) 
 
 
 def _histogram(outcomes: Sequence[Outcome], width: int = 40) -> list[str]:
-    maximum = max(outcome.max_score for outcome in outcomes)
-    top = max(int(maximum), *(int(outcome.score) for outcome in outcomes))
-    counts = Counter(int(outcome.score) for outcome in outcomes)
+    """The totals of the graded submissions (``class_stats``), as bars."""
+    graded = [outcome for outcome in outcomes if outcome.status == "graded"]
+    stats = class_stats(outcomes)
+    if not graded:
+        return [stats.line()]
+    top = max(int(stats.max_score), *(int(outcome.score) for outcome in graded))
+    counts = Counter(int(outcome.score) for outcome in graded)
     most = max(counts.values())
-    scores = [outcome.score for outcome in outcomes]
-    lines = [
-        f"Total scores (out of {maximum:g}): mean {statistics.mean(scores):.1f}, "
-        f"median {statistics.median(scores):g}"
-    ]
+    lines = [stats.line()]
     for score in range(top, -1, -1):
         bar = _BLOCK * max(1 if counts[score] else 0, width * counts[score] // most)
         lines.append(f"  {score:>3} | {bar} {counts[score] or ''}".rstrip())
@@ -607,8 +617,20 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", type=Path, help="where results go (default: FOLDER-results)"
     )
+    settings_option(parser)
     parser.add_argument(
-        "--settings", type=Path, help="a settings file (default: grading/settings.toml)"
+        "--roster",
+        type=Path,
+        help="a CSV mapping each submission's name (column folder) to the "
+        "student's LMS ID (column id; also name, email, sis_user_id, "
+        "sis_login_id, section): grades.csv gets the IDs, and canvas.csv and "
+        "moodle.csv are written for the LMS's grade import",
+    )
+    parser.add_argument(
+        "--assignment",
+        default="P0",
+        help="the assignment's column in canvas.csv and moodle.csv (default: "
+        "%(default)s; for an assignment Canvas has, its name and id: 'P0 (1234)')",
     )
     parser.add_argument(
         "--timeout",
@@ -632,9 +654,12 @@ def command(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         print(f"batch: no such folder: {args.folder}", file=sys.stderr)
         return 2
-    try:  # a bad settings file is one error now, not one per student later
-        load_settings(args.settings)
-    except SettingsError as error:
+    # a bad settings file is one error now, not one per student later
+    if load_for("batch", args.settings) is None:
+        return 2
+    try:
+        roster = class_outputs.read_roster(args.roster) if args.roster else None
+    except class_outputs.RosterError as error:
         print(f"batch: {error}", file=sys.stderr)
         return 2
     out = args.out or args.folder.with_name(f"{args.folder.resolve().name}-results")
@@ -656,11 +681,31 @@ def command(args: argparse.Namespace) -> int:
     wall = time.monotonic() - started
     text = summary(outcomes, wall, args.jobs)
     csv_path = args.csv or out / "grades.csv"
-    write_csv(outcomes, csv_path)
+    write_csv(outcomes, csv_path, roster)
+    class_outputs.write_feedback(outcomes)
     (out / "summary.txt").write_text(text + "\n", encoding="utf-8")
     print(f"\n{text}\n\nGrades: {csv_path}\nResults: {out}/<student>/results.json")
+    print(f"Feedback to send: {out}/<student>/feedback.txt")
+    print(_lms_files(outcomes, out, roster, args.assignment))
     print(write_report(outcomes, csv_path.with_name("report.html"), submissions, args))
     return 0 if all(outcome.status in FINISHED for outcome in outcomes) else 1
+
+
+def _lms_files(
+    outcomes: Sequence[Outcome], out: Path, roster: dict | None, assignment: str
+) -> str:
+    """Write canvas.csv and moodle.csv (with a roster); say what was written."""
+    if roster is None:
+        return "Canvas and Moodle imports: not written (they need --roster)."
+    class_outputs.write_canvas(outcomes, out / "canvas.csv", roster, assignment)
+    class_outputs.write_moodle(outcomes, out / "moodle.csv", roster, assignment)
+    said = f"Canvas import: {out / 'canvas.csv'}\nMoodle import: {out / 'moodle.csv'}"
+    if missing := class_outputs.unlisted(outcomes, roster):
+        said += f"\nNot in the roster, so in neither: {', '.join(missing)}"
+    handed_in = {outcome.student for outcome in outcomes}
+    if absent := [student for student in roster if student not in handed_in]:
+        said += f"\nIn the roster, with no submission: {', '.join(absent)}"
+    return said
 
 
 def write_report(
@@ -696,6 +741,7 @@ def _grade_in_child(argv: Sequence[str]) -> int:
     (keeping what it can of EARLIER's results), write. SETTINGS "" is the
     default settings."""
     from grading.grade import grade_submission, write_results
+    from grading.report import table
 
     submission, results, settings, earlier = [*argv, "", ""][:4]
     try:
@@ -708,6 +754,9 @@ def _grade_in_child(argv: Sequence[str]) -> int:
         traceback.print_exc()
         return 1
     write_results(report, results)
+    print(table(report))  # grader.log: for the staff, beside results.json
+    if report.staff_output:
+        print(f"\n{report.staff_output}")
     return 0
 
 

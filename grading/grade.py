@@ -63,7 +63,14 @@ from grading import (
 )
 from grading.gradescope import write_results
 from grading.handout import build_handout
-from grading.intake import PARTC_SERVER, SERVER, TESTS, SubmissionError, collect
+from grading.intake import (
+    PARTC_SERVER,
+    SERVER,
+    TESTS,
+    SubmissionError,
+    collect,
+    same_code,
+)
 from grading.report import (
     GRADED,
     GRADER_FAILED,
@@ -74,11 +81,12 @@ from grading.report import (
     points,
     table,
 )
-from grading.settings import Settings, SettingsError, load_settings
+from grading.settings import TEST_TOOLS, Settings, load_for, load_settings
+from grading.settings import add_option as settings_option
 
 __all__ = ["grade_submission", "write_results", "GradeReport", "TestResult"]
 
-TOOLS = ("pytest", "pytest_timeout")  # the grader's Python must have them
+TOOLS = TEST_TOOLS  # the grader's Python must have them
 
 
 class GraderFault(RuntimeError):
@@ -100,7 +108,7 @@ def grade_submission(
     started = time.monotonic()
     settings = settings or load_settings()
     submission = Path(submission)
-    status, faults, parts, kept = GRADED, [], {}, {}
+    status, faults, parts, kept, staff = GRADED, [], {}, {}, []
     try:
         _check_tools()
         files, notes = collect(submission, settings)
@@ -109,6 +117,7 @@ def grade_submission(
                 "none of the files to grade is in it:\n" + "\n".join(notes)
             )
         job = runs.Job(Path(), settings, started + settings.runs.total_seconds, notes)
+        staff = job.staff
         parts = reuse.digests(files, settings)
         kept = reuse.kept(before, parts)
         tests, isolation = _grade_files(job, files, faults, kept)
@@ -130,6 +139,7 @@ def grade_submission(
         submission, settings, tests, isolation, output, started, status, faults
     )
     report.parts, report.kept = parts, sorted(kept)
+    report.staff_output = "\n\n".join(staff)
     return report
 
 
@@ -180,13 +190,17 @@ def _grade_files(
     with tempfile.TemporaryDirectory(prefix="p0-grade-") as folder:
         job.work = work = Path(folder)
         kit = work / "kit"
-        build_handout(kit, partC=settings.partC.enabled, ruff_format=False)
+        build_handout(
+            kit, partC=settings.partC.enabled, ruff_format=False, settings=settings
+        )
+        untouched = _untouched(kit, files)
         for name, content in files.items():
             if content is not None:
                 (kit / name).write_bytes(content)
         plugins = work / "plugins"
         plugins.mkdir()
-        shutil.copy(Path(__file__).with_name("outcome_plugin.py"), plugins)
+        for plugin in runs.PLUGINS:
+            shutil.copy(Path(__file__).with_name(plugin), plugins)
         for tree in (kit, plugins):
             sandbox.open_to_all(tree)
         for name in runs.RUN_FOLDERS[2:]:  # all there before any run hides the others
@@ -194,10 +208,17 @@ def _grade_files(
         os.chmod(work, 0o755)
         with ThreadPoolExecutor(2, thread_name_prefix="grade") as pool:
             servers = pool.submit(_grade_servers, job, files, kept)
-            partB = pool.submit(
-                _or_kept, kept, "partB", judge_partB.grade, job, files[TESTS]
-            )
-            if "format" in kept:
+            if TESTS in untouched:
+                partB = pool.submit(
+                    lambda: (judge_partB.all_failed(settings, untouched[TESTS]), "")
+                )
+            else:
+                partB = pool.submit(
+                    _or_kept, kept, "partB", judge_partB.grade, job, files[TESTS]
+                )
+            if SERVER in untouched:
+                format_ = judge_format.all_failed(settings, untouched[SERVER])
+            elif "format" in kept:
                 format_ = kept["format"]
             else:
                 format_ = judge_format.grade(job, kit, files, faults)
@@ -206,7 +227,28 @@ def _grade_files(
                 checked += rules.grade(files[PARTC_SERVER], settings, PARTC_SERVER)
             (testsA, linesA), (testsB, lineB) = servers.result(), partB.result()
     isolation = [line for line in (*linesA, lineB) if line]
-    return testsA + testsB + format_ + checked, isolation
+    tests = testsA + testsB + format_ + checked
+    for test in tests:  # what the student reads names no path of the grader's
+        test.output = runs.scrub(test.output, work)
+    job.notes[:] = [runs.scrub(note, work) for note in job.notes]
+    return tests, isolation
+
+
+def _untouched(kit: Path, files: dict[str, bytes | None]) -> dict[str, str]:
+    """The files handed in as they were handed out, each with why it earns
+    nothing: the starter tests earn no partB points (what they catch is not
+    the student's), an untouched server.py no format point (HANDOUT.md says so)."""
+    why = {
+        TESTS: "0: partB/test_squarer.py is the starter file as handed out; "
+        "part B's points are for tests of your own",
+        SERVER: "0: partA/server.py is the stub as handed out; the format point "
+        "is for code of your own",
+    }
+    return {
+        name: said
+        for name, said in why.items()
+        if same_code(files.get(name), (kit / name).read_bytes())
+    }
 
 
 def _grade_servers(
@@ -250,18 +292,14 @@ def register(verbs: argparse._SubParsersAction) -> None:
         default=Path("results.json"),
         help="where to write Gradescope's results.json (default: %(default)s)",
     )
-    parser.add_argument(
-        "--settings", type=Path, help="a settings file (default: grading/settings.toml)"
-    )
+    settings_option(parser)
     parser.set_defaults(handler=command)
 
 
 def command(args: argparse.Namespace) -> int:
     """Grade, print the table, write the results; 0 unless the grader failed."""
-    try:
-        settings = load_settings(args.settings)
-    except SettingsError as error:
-        print(f"grade: {error}", file=sys.stderr)
+    settings = load_for("grade", args.settings)
+    if settings is None:
         return 2
     report = grade_submission(args.submission, settings)
     print(table(report))

@@ -36,6 +36,7 @@ def results(report: GradeReport) -> dict:
             "isolation": report.isolation,
             "parts": report.parts,
             "kept": report.kept,
+            "raw_output": report.staff_output,
         },
         "tests": [
             {

@@ -19,6 +19,9 @@ between them ships or not by its tag:
   FILE``, default grading/settings.toml); ``partC/`` itself and the files in
   ``PARTC_FILES`` ship only then too. ``NOPARTC``: only when they do not
   (the hand-in of two files rather than three, say).
+* ``GRADING`` and ``HANDIN`` (HANDOUT.md's "How it is graded" and "How
+  to hand in"): always, with the text the settings and the platform write
+  (grading/handout_text.py) in place of what the region holds.
 * ``HINTS`` and ``DESIGN``: by the settings' hint level (``[handout]
   hints``): ``contract`` ships neither, ``hints`` ships HINTS, ``design``
   ships both. HANDOUT.md's hints are a HINTS region; the reference's theory
@@ -45,6 +48,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from grading.settings import Settings
 
 from grading import squarer_tests, squarers
 
@@ -67,7 +74,19 @@ HINTS_FILES = ["docs/failure-picture.png"]  # ship with HANDOUT.md's hints only
 BINARY = {".png"}  # copied as they are
 LEFT_OUT = {"__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 STUB = 'raise NotImplementedError("{where}: your code here")'
-TAGS = ("SOLUTION", "INSTRUCTOR", "PARTC", "NOPARTC", "HINTS", "DESIGN")
+TAGS = (
+    "SOLUTION",
+    "INSTRUCTOR",
+    "PARTC",
+    "NOPARTC",
+    "HINTS",
+    "DESIGN",
+    "GRADING",
+    "HANDIN",
+)
+# Regions whose text the settings write (grading/handout_text.py): always
+# shipped, filled first.
+FILLED = ("GRADING", "HANDIN")
 MARKER = re.compile(r"\s*(?:#|\.\.|<!--) (BEGIN|END) ([A-Z]+)(?: -->)?\s*")
 LEVELS = {"contract": set(), "hints": {"HINTS"}, "design": {"HINTS", "DESIGN"}}
 
@@ -82,7 +101,7 @@ class FormatError(RuntimeError):
 
 def shipped_tags(*, partC: bool = False, hints: str = "hints") -> frozenset[str]:
     """The region tags whose contents ship, for these settings."""
-    return frozenset(LEVELS[hints] | {"PARTC" if partC else "NOPARTC"})
+    return frozenset(LEVELS[hints] | {"PARTC" if partC else "NOPARTC", *FILLED})
 
 
 def cut_regions(text: str, name: str, keep: frozenset[str] = frozenset()) -> str:
@@ -119,6 +138,26 @@ def cut_regions(text: str, name: str, keep: frozenset[str] = frozenset()) -> str
     return "".join(out)
 
 
+def fill_regions(text: str, name: str, fills: dict[str, str]) -> str:
+    """``text`` with each region of ``fills`` holding the text given for it.
+
+    Each must be in ``text`` once; the markers stay (``cut_regions`` drops them).
+    """
+    for tag, fill in fills.items():
+        region = re.compile(
+            rf"(^<!-- BEGIN {tag} -->\n).*?(^<!-- END {tag} -->$)", re.S | re.M
+        )
+        text, found = region.subn(rf"\g<1>{_escaped(fill)}\g<2>", text)
+        if found != 1:
+            raise MarkerError(f"{name}: {found} {tag} regions, where one is filled")
+    return text
+
+
+def _escaped(text: str) -> str:
+    """``text`` as a replacement that ``re.sub`` puts in as it is."""
+    return text.replace("\\", "\\\\")
+
+
 def _indent(line: str) -> str:
     return line[: len(line) - len(line.lstrip())]
 
@@ -149,18 +188,23 @@ def build_handout(
     partC: bool = False,
     hints: str = "hints",
     ruff_format: bool = True,
+    settings: Settings | None = None,
+    platform: str | None = None,
 ) -> list[Path]:
     """Write the student tree into ``out`` (which must not exist yet).
 
     ``partC``: ship partC too; ``hints``: the hint level (see ``LEVELS``);
     ``ruff_format``: format the cut files with ruff (the grader's own pristine
-    copy, which no student sees, skips it and so never needs ruff).
+    copy, which no student sees, skips it and so never needs ruff);
+    ``settings`` (default: grading/settings.toml) and ``platform`` (default:
+    theirs) write HANDOUT.md's GRADING and HANDIN regions.
     Returns the files written. Raises ``MarkerError`` if a marker is out of
     place, ``FormatError`` if ruff cannot format the stubs, and
     ``FileExistsError`` if ``out`` exists; in each case nothing is written.
     """
     if out.exists():
         raise FileExistsError(f"{out} exists already: name a new folder")
+    fills = _sections(settings, platform, partC)
     keep = shipped_tags(partC=partC, hints=hints)
     files: dict[Path, str | bytes] = {}
     items = SHIPPED + (PARTC_FILES if partC else []) + _judge_files(source)
@@ -175,6 +219,8 @@ def build_handout(
                 files[relative] = path.read_bytes()
                 continue
             text = path.read_text(encoding="utf-8")
+            if relative == Path("HANDOUT.md"):
+                text = fill_regions(text, str(relative), fills)
             files[relative] = cut_regions(text, str(relative), keep)
     files[Path(GRADED_CHAFFS)] = f"{len(squarers.chaffs())}\n"
     with tempfile.TemporaryDirectory(prefix="handout-") as folder:
@@ -200,6 +246,21 @@ def _judge_files(source: Path) -> list[str]:
         + [f"{SQUARERS}/__init__.py"]
         + [str(path.relative_to(source)) for path in wheats]
     )
+
+
+def _sections(
+    settings: Settings | None, platform: str | None, partC: bool
+) -> dict[str, str]:
+    """HANDOUT.md's regions that the settings write, by tag."""
+    from grading import handout_text
+    from grading.settings import load_settings
+
+    settings = settings or load_settings()
+    platform = platform or settings.handout.platform
+    return {
+        "GRADING": handout_text.grading_section(settings, platform, partC),
+        "HANDIN": handout_text.handin_section(platform, partC),
+    }
 
 
 def _format(paths: list[Path]) -> None:
@@ -244,28 +305,45 @@ def register(verbs: argparse._SubParsersAction) -> None:
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument("out", type=Path, help="a folder that does not exist yet")
-    parser.add_argument(
-        "--settings",
-        type=Path,
+    from grading.settings import PLATFORMS, add_option
+
+    add_option(
+        parser,
         help="a settings file: partC ships if it enables partC, and its "
         "[handout] hints sets how much design the stub shows "
-        "(default: grading/settings.toml)",
+        "(default: grading/settings.toml); a bad one is refused, with its key, "
+        "file and line",
     )
     parser.add_argument(
         "--hints",
         choices=list(LEVELS),
         help="the hint level, instead of the settings' [handout] hints",
     )
+    parser.add_argument(
+        "--platform",
+        choices=list(PLATFORMS),
+        help="where students hand in (HANDOUT.md's hand-in and the grader's "
+        "Python), instead of the settings' [handout] platform",
+    )
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from grading.settings import load_settings
+    from grading.settings import load_for
 
+    settings = load_for("handout", args.settings)
+    if settings is None:
+        return 2
     try:
-        settings = load_settings(args.settings)
         hints = args.hints or settings.handout.hints
-        written = build_handout(args.out, partC=settings.partC.enabled, hints=hints)
+        platform = args.platform or settings.handout.platform
+        written = build_handout(
+            args.out,
+            partC=settings.partC.enabled,
+            hints=hints,
+            settings=settings,
+            platform=platform,
+        )
     except FormatError as error:
         print(
             f"handout: {error}\nNothing was written. Install ruff "
@@ -278,5 +356,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"handout: {error}", file=sys.stderr)
         return 1
     partC = "with partC" if settings.partC.enabled else "without partC"
-    print(f"handout: wrote {len(written)} files to {args.out} ({partC}, hints={hints})")
+    print(
+        f"handout: wrote {len(written)} files to {args.out} ({partC}, "
+        f"hints={hints}, hand-in on {platform})"
+    )
     return 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import os
 import stat
+import sys
 import threading
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -188,12 +189,40 @@ def _reader_of_zip(archive: zipfile.ZipFile, cap: int):
 
 
 def syntax_error(content: bytes, name: str) -> str | None:
-    """Why ``content`` does not compile, or None."""
+    """Why ``content`` does not compile on this Python, or None."""
+    python = "Python {}.{}".format(*sys.version_info)
     try:
         parse(content, name)
     except SyntaxError as error:
         where = f"line {error.lineno}" if error.lineno else "somewhere"
-        return f"{name} does not compile: {error.msg} at {where}"
+        return (
+            f"{name} does not compile on the grader's {python}: {error.msg} at {where}"
+        )
     except ValueError as error:  # e.g. a NUL byte
-        return f"{name} does not compile: {error}"
+        return f"{name} does not compile on the grader's {python}: {error}"
     return None
+
+
+def same_code(content: bytes | None, stub: bytes) -> bool:
+    """Whether ``content`` is the ``stub`` as handed out: the same code, its
+    layout, comments and docstrings aside (so that reformatting a stub, or
+    the hint level's docstrings, do not make it the student's work)."""
+    if content is None:
+        return False
+    try:
+        return _code(content) == _code(stub)
+    except (SyntaxError, ValueError):
+        return False
+
+
+def _code(source: bytes) -> str:
+    tree = parse(source, "<stub>")
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and _is_docstring(body[0]):
+            del body[0]
+    return ast.dump(tree)
+
+
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)

@@ -1,7 +1,8 @@
 """partA's judge: the graded tests of the classic suites, on the student's server.
 
-Each test named in the settings (``[points.partA.*]``) is one entry of the
-grade, worth its points if it passed and 0 otherwise, with why in words: its
+Each test named in the settings (``[points.partA.*]``: a suite's class, or
+a module for the tests that are its functions) is one entry of the grade,
+worth its points if it passed and 0 otherwise, with why in words: its
 failure message, or how the test process ended while it ran (a hang, a
 crash, a limit), or that it never ran. All of them run in one pytest process
 in the sandbox (``runs.run_suites``).
@@ -12,7 +13,7 @@ from __future__ import annotations
 from grading import runs
 from grading.intake import SERVER, syntax_error
 from grading.report import TestResult
-from grading.settings import PartATest, Settings
+from grading.settings import CHECKS, PartATest, Settings
 
 
 def numbered(settings: Settings) -> list[tuple[str, PartATest]]:
@@ -31,7 +32,12 @@ def name(test: PartATest) -> str:
 
 
 def all_failed(settings: Settings, why: str) -> list[TestResult]:
-    return [failed(settings, test, number, why) for number, test in numbered(settings)]
+    tests = [failed(settings, test, number, why) for number, test in numbered(settings)]
+    return tests + _check_lines(settings, {}, why)
+
+
+def _own_lines(settings: Settings) -> bool:
+    return settings.policy.cross_cutting == "own_lines"
 
 
 def grade(job: runs.Job, server: bytes | None) -> tuple[list[TestResult], str]:
@@ -47,12 +53,14 @@ def grade(job: runs.Job, server: bytes | None) -> tuple[list[TestResult], str]:
     if error := syntax_error(server, SERVER):
         return all_failed(settings, f"not run: {error}"), ""
     nodeids = [test.nodeid for _, test in tests]
+    plugins = ("checks_plugin",) if _own_lines(settings) else ()
     records, outcome = runs.run_suites(
-        job, "partA", nodeids, settings.runs.partA_seconds
+        job, "partA", nodeids, settings.runs.partA_seconds, plugins
     )
     results = _results(settings, tests, runs.verdicts(records, outcome), outcome)
     _attach_pictures(job, results)
-    runs.note_run(job.notes, "partA", results, outcome)
+    results += _check_lines(settings, runs.checks(records))
+    runs.note_run(job, "partA", results, outcome)
     return results, runs.isolation_line("partA", outcome)
 
 
@@ -64,7 +72,7 @@ def _results(
 ) -> list[TestResult]:
     results = []
     for number, test in tests:
-        verdict = verdicts.get(test.nodeid)
+        verdict = _verdict(verdicts, test.nodeid)
         if verdict == "passed":
             results.append(
                 TestResult(
@@ -89,6 +97,64 @@ def _results(
     return results
 
 
+CHECK_NAMES = {
+    "ownership": "one owner per piece of state (the ownership checker)",
+    "joins": "close() joins every thread the server started",
+    "sockets": "close() leaves no socket open",
+}
+
+
+def _check_lines(
+    settings: Settings,
+    said: dict[str, dict[str, list[str]]],
+    why: str = "not checked: no graded test reached close()",
+) -> list[TestResult]:
+    """Under the policy "own_lines", a line of the grade per cross-cutting
+    check: its points when it ran in some graded test and failed in none."""
+    if not settings.policy.lines(settings):
+        return []
+    points, first = settings.policy.check_points, len(numbered(settings)) + 1
+    lines = []
+    for n, check in enumerate(CHECKS, start=first):
+        tests = said.get(check, {})
+        failures = {test: f for test, f in tests.items() if f}
+        if failures:
+            test, messages = next(iter(failures.items()))
+            output = f"failed in {len(failures)} test(s); in {test}:\n{messages[0]}"
+        else:
+            output = f"passed in the {len(tests)} graded test(s) that reached close()"
+            output = output if tests else why
+        ok = bool(tests) and not failures
+        lines.append(
+            TestResult(
+                f"partA check: {CHECK_NAMES[check]}",
+                f"1.{n}",
+                points if ok else 0,
+                points,
+                "passed" if ok else "failed",
+                output,
+                settings.visibility.tests,
+            )
+        )
+    return lines
+
+
+def _verdict(verdicts: dict[str, str], nodeid: str) -> str | None:
+    """The test's verdict; a parametrized test's joins its cases': "passed"
+    when every case passed, else each failed case's, named. None: not run."""
+    if nodeid in verdicts:
+        return verdicts[nodeid]
+    cases = {
+        test[len(nodeid) :]: verdict
+        for test, verdict in verdicts.items()
+        if test.startswith(nodeid + "[")
+    }
+    if not cases:
+        return None
+    failed = [f"case {case}: {why}" for case, why in cases.items() if why != "passed"]
+    return "\n".join(failed) if failed else "passed"
+
+
 def _attach_pictures(job: runs.Job, results: list[TestResult]) -> None:
     """Name, in each failed test's entry, the failure pictures the harness drew.
 
@@ -107,5 +173,8 @@ def _attach_pictures(job: runs.Job, results: list[TestResult]) -> None:
 
 
 def _named_after(stem: str, test: str) -> bool:
-    """Whether a picture's name ends in the test's: "...TestBasic.test_basic1"."""
+    """Whether a picture's name ends in the test's: "...TestBasic.test_basic1",
+    or, drawn for a failure in its setup or teardown, "...test_basic1-teardown"."""
+    for phase in ("-setup", "-teardown"):
+        stem = stem.removesuffix(phase)
     return stem == test or (stem.endswith(test) and not stem[-len(test) - 1].isalnum())

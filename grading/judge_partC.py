@@ -46,7 +46,7 @@ def grade(
     results = [
         _result(settings, number, suite, records, outcome) for number, suite in suites
     ]
-    runs.note_run(job.notes, "partC", results, outcome)
+    runs.note_run(job, "partC", results, outcome)
     return results, runs.isolation_line("partC", outcome)
 
 

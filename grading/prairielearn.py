@@ -22,7 +22,7 @@ most 1 MB. Networking is off, and the job is killed at the question's
   block (image, entrypoint, timeout), and ``question.html``, where the
   student uploads ``server.py`` and ``test_squarer.py``.
 * ``image/Dockerfile``: the grading image, PrairieLearn's Python grader with
-  the kit's test tools at the pinned versions (``autograder.REQUIREMENTS``):
+  the kit's test tools at the pinned versions (``autograder.requirements()``):
   build it, push it where PrairieLearn pulls from, and name it with
   ``--image``.
 
@@ -44,7 +44,7 @@ import uuid
 from typing import TYPE_CHECKING
 from pathlib import Path
 
-from grading.autograder import REQUIREMENTS, ROOT, _kit_files
+from grading.autograder import ROOT, _kit_files, requirements
 from grading.entry import grade_and_write
 from grading.gradescope import write_json
 from grading.report import GRADED, GRADER_FAILED, REFUSED, STAFF, GradeReport
@@ -110,19 +110,28 @@ RUN python3 -m pip install --no-cache-dir {requirements}
 
 
 def build_course(
-    out: Path, image: str = IMAGE, settings: Settings | None = None
+    out: Path,
+    image: str = IMAGE,
+    settings: Settings | None = None,
+    settings_file: Path | None = None,
 ) -> None:
-    """Write the grader, the question and the image's Dockerfile under ``out``."""
-    from grading.settings import load_settings
+    """Write the grader, the question and the image's Dockerfile under ``out``.
 
-    settings = settings or load_settings()
+    ``settings_file``: the settings the grader grades by (it goes in as its
+    ``grading/settings.toml``; default: the kit's).
+    """
+    from grading.settings import DEFAULT_PATH, load_settings
+
+    settings_file = settings_file or DEFAULT_PATH
+    settings = settings or load_settings(settings_file)
     timeout = min(MAX_TIMEOUT, settings.gradescope.timeout_seconds)
     grader = out / "serverFilesCourse" / GRADER
     shutil.rmtree(grader, ignore_errors=True)
-    for path in _kit_files(ROOT):
+    for path in _kit_files(ROOT, settings.partC.enabled):
         target = grader / path.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
+    shutil.copyfile(settings_file, grader / "grading" / "settings.toml")
     run_sh = grader / "run.sh"
     run_sh.write_text(RUN_SH.replace("@STOP@", f"{timeout - STOP_BEFORE:g}"))
     run_sh.chmod(0o755)
@@ -132,14 +141,18 @@ def build_course(
     (question / "question.html").write_text(QUESTION_HTML)
     dockerfile = out / "image" / "Dockerfile"
     dockerfile.parent.mkdir(parents=True, exist_ok=True)
-    pinned = " ".join(f'"{r}"' for r in REQUIREMENTS)
+    pinned = " ".join(f'"{r}"' for r in requirements())
     dockerfile.write_text(DOCKERFILE.format(image=IMAGE, requirements=pinned))
+
+
+QUESTION_NAME = "p0-python-kit/questions/p0"  # the question's uuid is made from it
 
 
 def info(image: str, timeout: float) -> dict:
     """The question's info.json, with its external grading block."""
     return {
-        "uuid": str(uuid.uuid4()),  # each question's own
+        # the same on every export, so that re-exporting updates the question
+        "uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, QUESTION_NAME)),
         "title": "P0: a key-value server, and tests for a squarer",
         "topic": "Concurrency",
         "tags": ["p0"],
@@ -253,11 +266,19 @@ def register(verbs: argparse._SubParsersAction) -> None:
         help="the grading image for info.json, built from image/Dockerfile "
         "(default: %(default)s, which lacks the kit's test tools)",
     )
+    from grading.settings import add_option
+
+    add_option(parser)
     parser.set_defaults(handler=command)
 
 
 def command(args: argparse.Namespace) -> int:
-    build_course(args.out, args.image)
+    from grading.settings import load_for
+
+    settings = load_for("prairielearn", args.settings)
+    if settings is None:
+        return 2
+    build_course(args.out, args.image, settings, args.settings)
     print(f"prairielearn: wrote {args.out}")
     print("  serverFilesCourse/p0_grader/: copy into the course's serverFilesCourse")
     print("  questions/p0/: the question (info.json, question.html)")

@@ -10,6 +10,8 @@ A report keeps apart what is the student's and what is the staff's:
 
 * ``tests`` and ``output``: the grade, and what the student reads;
 * ``isolation``: how each sandboxed run was contained, for the staff;
+* ``staff_output``: the raw end of a test process's output, when one went
+  wrong (the student reads each test's message instead);
 * ``faults``: what went wrong with the grader itself (a missing tool, a
   sandbox that could not be set up, a bug), in words for the staff. Such a
   fault never costs the student points: the test it touched is given, or,
@@ -64,6 +66,9 @@ class GradeReport:
     faults: list[str] = field(default_factory=list)  # the grader's, for the staff
     parts: dict[str, str] = field(default_factory=dict)  # each part's digest (reuse)
     kept: list[str] = field(default_factory=list)  # parts kept from an earlier grading
+    # the raw end of the output of a test process that went wrong: the staff's
+    # (the student reads each test's message, never the runner's output)
+    staff_output: str = ""
 
     @property
     def graded(self) -> bool:

@@ -39,6 +39,7 @@ from markupsafe import Markup
 
 from grading import similarity
 from grading.batch import PARTS, Outcome, _failed, _read_results, part_of
+from grading.class_outputs import class_stats, number_key
 
 TEMPLATES = Path(__file__).with_name("templates")
 PART_TITLES = {
@@ -102,7 +103,8 @@ class Student:
     tests: list[TestRow]
     output: str  # the grader's note for the whole submission
     results_href: str
-    log_href: str
+    log_href: str  # "" where the grader's log is missing or empty
+    feedback_href: str  # what the student sees (feedback.txt), or ""
     slow: bool = False
 
     @property
@@ -126,12 +128,15 @@ def write_report(
     *,
     settings: Path | None = None,
     jobs: int | None = None,
+    made_up: str = "",
 ) -> Path:
     """Write the report of ``outcomes`` to ``path``; return it.
 
     ``submissions``: each student's folder or zip, for the similar pairs
     (None: none are looked for); ``settings``: the settings file they were
-    graded with (None: grading/settings.toml); ``jobs``: how many at a time.
+    graded with (None: grading/settings.toml); ``jobs``: how many at a time;
+    ``made_up``: where results that no grader made come from (the page then
+    says, at its top, that they are made up).
     """
     students = [_student(outcome, path.parent) for outcome in outcomes]
     _mark_slow(students)
@@ -145,7 +150,9 @@ def write_report(
         failed=[s for s in students if s.outcome.status not in ("graded", "refused")],
         reused=sum(student.outcome.reused for student in students),
         jobs=jobs,
-        totals=_totals(graded),
+        stats=class_stats(outcomes),
+        parts=PARTS,
+        made_up=made_up,
         charts=score_charts(graded),
         rates=pass_rates(graded),
         rate_chart=_rate_chart(pass_rates(graded)),
@@ -200,7 +207,8 @@ def _student(outcome: Outcome, page: Path) -> Student:
         tests,
         str(report.get("output") or ""),
         _href(outcome.results, page),
-        _href(folder / "grader.log", page),
+        _href_if_any(folder / "grader.log", page),
+        _href_if_any(folder / "feedback.txt", page),
     )
 
 
@@ -225,6 +233,14 @@ def _href(target: Path, page: Path) -> str:
     return quote(Path(relative).as_posix())
 
 
+def _href_if_any(target: Path, page: Path) -> str:
+    """A link to ``target``, or "" where it is missing or empty (no empty links)."""
+    try:
+        return _href(target, page) if target.stat().st_size else ""
+    except OSError:
+        return ""
+
+
 def _mark_slow(students: list[Student]) -> None:
     times = [student.outcome.seconds for student in students]
     if not times:
@@ -235,15 +251,6 @@ def _mark_slow(students: list[Student]) -> None:
 
 
 # The class.
-
-
-def _totals(graded: list[Student]) -> dict[str, float]:
-    scores = [student.outcome.score for student in graded] or [0.0]
-    return {
-        "mean": statistics.mean(scores),
-        "median": statistics.median(scores),
-        "max": max([student.outcome.max_score for student in graded] or [0.0]),
-    }
 
 
 def score_charts(graded: list[Student]) -> list[tuple[str, Markup]]:
@@ -305,15 +312,11 @@ def pass_rates(graded: list[Student]) -> list[tuple[str, str, int, int]]:
         for test in student.tests:
             seen[test.number, test.name] += 1
             passed[test.number, test.name] += test.passed
-    order = sorted(seen, key=lambda key: (_number_key(key[0]), key[1]))
+    order = sorted(seen, key=lambda key: (number_key(key[0]), key[1]))
     return [
         (number, name, passed[number, name], seen[number, name])
         for number, name in order
     ]
-
-
-def _number_key(number: str) -> tuple[int, ...]:
-    return tuple(int(piece) if piece.isdigit() else 0 for piece in number.split("."))
 
 
 def _rate_chart(rates: list[tuple[str, str, int, int]]) -> Markup | None:

@@ -41,6 +41,7 @@ class Job:
     settings: Settings
     deadline: float  # time.monotonic() by which every run has ended
     notes: list[str] = field(default_factory=list)  # for the student's report
+    staff: list[str] = field(default_factory=list)  # raw output, for the staff only
 
     def seconds(self, wanted: float) -> float:
         """A run's wall clock: ``wanted``, or less if the deadline is nearer."""
@@ -63,15 +64,16 @@ def scratch(folder: Path) -> Path:
 
 
 def run_suites(
-    job: Job, part: str, nodeids: list[str], seconds: float
+    job: Job, part: str, nodeids: list[str], seconds: float, plugins: tuple = ()
 ) -> tuple[list[dict], sandbox.Outcome]:
-    """One pytest process on the kit in the sandbox: its events and outcome."""
+    """One pytest process on the kit in the sandbox: its events and outcome
+    (``plugins``: more of the grader's pytest plugins, by module name)."""
     settings, work = job.settings, job.work
     out = work / f"{part}-out"
     events = out / "events.jsonl"
     outcome = run(
         job,
-        pytest_command(settings, nodeids),
+        pytest_command(settings, nodeids, plugins),
         cwd=work / "kit",
         env=environment(settings, out, [work / "kit", work / "plugins"])
         | {
@@ -103,30 +105,41 @@ def run(job: Job, command: list[str], *, seconds: float, **where) -> sandbox.Out
 
 
 def note_run(
-    notes: list[str], part: str, results: list[TestResult], outcome: sandbox.Outcome
+    job: Job, part: str, results: list[TestResult], outcome: sandbox.Outcome
 ) -> None:
-    """Say in the report's notes how a run that went wrong ended."""
+    """Say in the report's notes how a run that went wrong ended; keep the end
+    of its raw output for the staff (the student reads each test's message)."""
     if any(not test.passed for test in results) and not outcome.ok:
-        notes.append(f"The {part} test process {outcome.describe()}.")
+        job.notes.append(f"The {part} test process {outcome.describe()}.")
     if outcome.truncated:
-        notes.append(
+        job.notes.append(
             f"{part} printed {outcome.output_bytes} bytes; only the first and last "
             f"{outcome.limits.output_bytes // 2} were kept."
         )
     if outcome.output_bytes and not outcome.ok:
-        notes.append(f"Its output ended with:\n{outcome.output[-OUTPUT_CHARS:]}")
+        tail = outcome.output[-OUTPUT_CHARS:]
+        job.staff.append(f"The {part} test process's output ended with:\n{tail}")
 
 
-def pytest_command(settings: Settings, nodeids: list[str]) -> list[str]:
+def scrub(text: str, work: Path) -> str:
+    """``text`` without the grader's paths: the kit's files by their names in
+    the student's tree ("partA/server.py"), anything else of the work folder
+    as "<grader>"."""
+    for folder in dict.fromkeys((str(work), str(work.resolve()))):
+        text = text.replace(f"{folder}/kit/", "").replace(folder, "<grader>")
+    return text
+
+
+PLUGINS = ("outcome_plugin.py", "checks_plugin.py")  # grading's, for the runs
+
+
+def pytest_command(
+    settings: Settings, nodeids: list[str], plugins: tuple = ()
+) -> list[str]:
     command = [sys.executable, "-m", "pytest", *nodeids]
-    command += [
-        "-p",
-        "pytest_timeout",
-        "-p",
-        "outcome_plugin",
-        "-p",
-        "no:cacheprovider",
-    ]
+    for plugin in ("pytest_timeout", "outcome_plugin", *plugins):
+        command += ["-p", plugin]
+    command += ["-p", "no:cacheprovider"]
     command += ["--timeout", str(settings.runs.test_seconds), "--timeout-method=signal"]
     return command + ["-q", "--no-header", "-s", "-o", "console_output_style=classic"]
 
@@ -191,6 +204,17 @@ def verdicts(records: list[dict], outcome: sandbox.Outcome) -> dict[str, str]:
                 f"this test was running when the test process {outcome.describe()} "
                 "(a hang, a crash, or a limit reached)"
             )
+    return found
+
+
+def checks(records: list[dict]) -> dict[str, dict[str, list[str]]]:
+    """What the cross-cutting checks said (grading/checks_plugin.py): for each
+    check, each test it ran in, and its failures there (none: it passed)."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for record in records:
+        if record.get("event") == "check":
+            said = found.setdefault(record["check"], {}).setdefault(record["test"], [])
+            said += [record["message"]] if record.get("message") else []
     return found
 
 

@@ -25,10 +25,9 @@ import zipfile
 from pathlib import Path
 
 from grading import batch
-from grading.student_squarer_tests import starter
+from grading.student_squarer_tests import student_text
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
-TESTS_FOLDER = KIT_ROOT / "grading" / "student_squarer_tests"
 
 # bob's server, written from the contract alone: not the reference's design
 # nor its words. The readers run requests on the store themselves: a race.
@@ -237,8 +236,9 @@ def _reverse_functions(node: ast.Module | ast.ClassDef) -> None:
 
 
 def squarer_tests(name: str) -> str:
-    """The starter test file followed by the tests in student_squarer_tests."""
-    return starter() + "\n\n" + (TESTS_FOLDER / f"{name}.py").read_text()
+    """The starter test file followed by the tests in student_squarer_tests,
+    formatted as a careful student keeps it (full marks keep the format point)."""
+    return student_text(name)
 
 
 def write_class(folder: Path) -> dict[str, Path]:
@@ -360,6 +360,10 @@ def fabricate_results(out: Path, kinds: dict[str, str]) -> list[batch.Outcome]:
 
 # A larger class, for figures: ``python -m grading.sample_class OUT [SIZE]``.
 
+MADE_UP = (
+    "grading/sample_class.py wrote them (fabricate_results), to time and test the page"
+)
+
 MIX = ("full marks", "race", "full marks", "copy", "race", "hang", "full marks")
 
 
@@ -398,6 +402,7 @@ def main(argv: list[str]) -> int:
         outcomes,
         out / "class-results" / "report.html",
         batch.find_submissions(out / "class"),
+        made_up=MADE_UP,
     )
     print(f"{page}: {len(kinds)} submissions, in {time.monotonic() - started:.2f} s")
     return 0

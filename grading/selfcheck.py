@@ -40,7 +40,7 @@ from typing import Any
 from grading import partc_mutants, server_mutants, squarer_tests
 from grading.handout import build_handout
 from grading.settings import _merge as merge_settings
-from grading.settings import load_settings
+from grading.settings import add_option, load_for, load_settings, read_table
 
 KIT_ROOT = Path(__file__).resolve().parent.parent
 SERVER, TESTS = "partA/server.py", "partB/test_squarer.py"
@@ -88,7 +88,7 @@ def check_mutant(name: str, overrides: dict[str, Any] | None = None) -> list[Che
     """The mutant loses points on the suite that ``CAUGHT_BY`` names."""
     started = time.monotonic()
     suite, phrase = server_mutants.CAUGHT_BY[name]
-    partA = _suite_points(suite)
+    partA = _suite_points(suite, overrides)
     if not partA:
         return [Check("mutant", name, False, f"no graded test in {suite}", 0.0)]
     settings = merge_settings(
@@ -236,10 +236,12 @@ def _submission(
     return folder
 
 
-def _suite_points(suite_file: str) -> dict[str, dict[str, float]]:
+def _suite_points(
+    suite_file: str, overrides: dict[str, Any] | None = None
+) -> dict[str, dict[str, float]]:
     """The settings' partA table, cut down to the tests in ``suite_file``."""
     table: dict[str, dict[str, float]] = {}
-    for test in load_settings().points.partA:
+    for test in load_settings(overrides=overrides).points.partA:
         if test.file == f"partA/{suite_file}" and test.points > 0:
             table.setdefault(test.suite, {})[test.name] = test.points
     return table
@@ -346,14 +348,19 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-j", "--jobs", type=int, default=2, help="checks at once (default: 2)"
     )
+    add_option(parser)
     parser.set_defaults(handler=command)
 
 
 def command(args: argparse.Namespace) -> int:
     """Run the verb: exit status 0 if every check passed, 1 if not."""
     started = time.monotonic()
+    if load_for("selfcheck", args.settings) is None:
+        return 2
+    # the file's tables, laid over the default settings as every check does
+    overrides = read_table(args.settings) if args.settings else None
     print("selfcheck: grading the reference, the mutants, the chaffs and the stubs")
-    rows = run_selfcheck(jobs=args.jobs, report=_tell)
+    rows = run_selfcheck(jobs=args.jobs, overrides=overrides, report=_tell)
     print(f"\n{table(rows)} ({time.monotonic() - started:.0f} s)")
     return 0 if all(row.passed for row in rows) else 1
 

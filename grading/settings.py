@@ -5,12 +5,27 @@ sandbox limits, the course rules and visibility. ``load_settings()`` reads it
 (or another file), applies ``overrides`` shaped like the file (tests use them
 for short timeouts), and checks every key: a misspelt key is an error that
 names it, never a silently ignored line.
+
+Every partA test a setting names must be a test of the kit: the loader
+collects the kit's tests as pytest does (``pytest --collect-only``, once per
+process and version of the test files) and refuses a name it does not find,
+with the file, the line, and the names it could have meant. A test is named
+by its class (``[points.partA.TestBasic] test_basic1``) or, for a test that is
+a function of its module, by the module (``[points.partA.test_robustness]
+test_bad_line_is_skipped``); a parametrized test is one entry, which passes
+when every one of its cases passes.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
+import hashlib
+import importlib.util
+import os
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +37,8 @@ else:  # Python 3.10: the same parser, from PyPI (see pyproject.toml)
     import tomli as tomllib
 
 DEFAULT_PATH = Path(__file__).with_name("settings.toml")
+KIT_ROOT = Path(__file__).resolve().parent.parent
+TEST_TOOLS = ("pytest", "pytest_timeout")  # what collecting the kit's tests needs
 
 
 class SettingsError(ValueError):
@@ -32,9 +49,14 @@ class SettingsError(ValueError):
 class PartATest:
     """One partA test and what it is worth."""
 
-    suite: str  # the class, e.g. "TestBasic"
+    suite: str  # the class, e.g. "TestBasic", or the module, "test_robustness"
     name: str  # the test, e.g. "test_basic1"
     points: float
+
+    @property
+    def in_module(self) -> bool:
+        """Whether the test is a function of its module, not a method of a class."""
+        return self.suite.startswith("test_")
 
     @property
     def file(self) -> str:
@@ -44,7 +66,15 @@ class PartATest:
 
     @property
     def nodeid(self) -> str:
+        """pytest's id of the test (of all its cases, if it is parametrized)."""
+        if self.in_module:
+            return f"{self.file}::{self.name}"
         return f"{self.file}::{self.suite}::{self.name}"
+
+    @property
+    def key(self) -> str:
+        """Its key in the settings file, e.g. "points.partA.TestBasic.test_basic1"."""
+        return f"points.partA.{self.suite}.{self.name}"
 
 
 @dataclass(frozen=True)
@@ -131,6 +161,7 @@ class Visibility:
 
 
 HINT_LEVELS = ("contract", "hints", "design")
+PLATFORMS = ("gradescope", "prairielearn")
 
 
 @dataclass(frozen=True)
@@ -141,6 +172,31 @@ class Handout:
     # "contract" (the API, the protocol, the rules), "hints" (and HANDOUT's
     # hints), or "design" (and the reference's theory of operation).
     hints: str = "hints"
+    # Where students hand in: "gradescope" (a zip) or "prairielearn" (the files);
+    # HANDOUT.md's "How to hand in" and the grader's Python follow it.
+    platform: str = "gradescope"
+
+
+CROSS_CUTTING = ("fail_test", "own_lines")
+CHECKS = ("ownership", "joins", "sockets")  # partA's cross-cutting checks
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How partA's cross-cutting checks (``CHECKS``) count in the grade."""
+
+    # "fail_test": a failed check fails the test it happened in (as when
+    # students run the suites); "own_lines": it does not, and each check is
+    # a line of the grade worth ``check_points``, lost if any graded test
+    # failed it.
+    cross_cutting: str = "fail_test"
+    check_points: float = 1
+
+    def lines(self, settings: Settings) -> float:
+        """The points of the checks' own lines (0 under "fail_test")."""
+        graded = any(test.points for test in settings.points.partA)
+        own = self.cross_cutting == "own_lines" and graded
+        return len(CHECKS) * self.check_points if own else 0
 
 
 @dataclass(frozen=True)
@@ -160,10 +216,11 @@ class Settings:
     partC: PartC = PartC(False, 300, ())
     handout: Handout = Handout()
     gradescope: Gradescope = Gradescope()
+    policy: Policy = Policy()
 
     @property
     def max_score(self) -> float:
-        return self.points.total + self.partC.total
+        return self.points.total + self.policy.lines(self) + self.partC.total
 
 
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
@@ -179,15 +236,106 @@ def load_settings(
     Raises ``SettingsError`` naming the key at fault.
     """
     path = Path(path) if path else DEFAULT_PATH
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
-        raise SettingsError(f"{path}: {error}") from None
+    text, data = _read(path)
     data = _merge(data, overrides or {})
     try:
-        return _build(data)
+        settings = _build(data)
     except SettingsError as error:
         raise SettingsError(f"{path}: {error}") from None
+    for test in settings.points.partA:
+        _check_test(test, path, text)
+    return settings
+
+
+def read_table(path: Path | str) -> dict[str, Any]:
+    """The settings file's tables as they are written, unchecked."""
+    return _read(Path(path))[1]
+
+
+def _read(path: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        return text, tomllib.loads(text)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise SettingsError(f"{path}: {error}") from None
+
+
+def _check_test(test: PartATest, path: Path, text: str) -> None:
+    """Refuse a test the kit does not have, saying where and what it could be."""
+    known = kit_tests()
+    if test.nodeid in known:
+        return
+    names = {_setting_name(nodeid): nodeid for nodeid in known}
+    wanted = f"{test.suite}.{test.name}"
+    close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.6)
+    line = _line_of(text, f"points.partA.{test.suite}", test.name)
+    where = f"{path}:{line}" if line else f"{path} (or its overrides)"
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    raise SettingsError(
+        f"{where}: {test.key} names no test of the kit ({test.nodeid} is not "
+        f"among the {len(known)} tests of partA){hint}"
+    )
+
+
+def _setting_name(nodeid: str) -> str:
+    """A test's name as the settings write it: "partA/test_x.py::TestX::test_y"
+    -> "TestX.test_y"; a module's function:
+    "partA/test_x.py::test_y" -> "test_x.test_y" (as the settings name them)."""
+    file, *rest = nodeid.split("::")
+    if len(rest) == 1:
+        rest = [Path(file).stem, *rest]
+    return ".".join(rest)
+
+
+def _line_of(text: str, table: str, key: str) -> int | None:
+    """The line of ``key`` in the TOML ``table`` (``[table]`` then ``key = ...``)."""
+    current = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.split("#", 1)[0].strip()
+        if header := re.fullmatch(r"\[\s*([^\]]+?)\s*\]", stripped):
+            current = re.sub(r"\s*\.\s*", ".", header.group(1)).replace('"', "")
+        elif current == table and re.match(rf"['\"]?{re.escape(key)}\b", stripped):
+            return number
+    return None
+
+
+def kit_tests(root: Path = KIT_ROOT) -> frozenset[str]:
+    """Every test of the kit's partA suites, as pytest collects them: their ids,
+    each parametrized test once (its cases' ids cut at "[")."""
+    files = sorted((root / "partA").glob("test_*.py"))
+    digest = hashlib.sha256()
+    for file in files:
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return _collect(root, digest.hexdigest())
+
+
+@functools.lru_cache(maxsize=4)
+def _collect(root: Path, digest: str) -> frozenset[str]:
+    """``pytest --collect-only`` on the kit's partA (``digest``: of its test files,
+    so that a changed file is collected again)."""
+    missing = [name for name in TEST_TOOLS if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SettingsError(
+            f"cannot check the settings against the kit's tests: {', '.join(missing)} "
+            f'not installed for {sys.executable} (python -m pip install -e ".[test]")'
+        )
+    command = [sys.executable, "-m", "pytest", "--collect-only", "-q"]
+    command += ["-p", "no:cacheprovider", "partA"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    try:
+        done = subprocess.run(
+            command, cwd=root, env=env, capture_output=True, text=True, timeout=120
+        )
+    except (OSError, subprocess.SubprocessError) as error:
+        raise SettingsError(f"could not collect the kit's tests: {error}") from None
+    ids = {line.split("[", 1)[0] for line in done.stdout.splitlines() if "::" in line}
+    if done.returncode != 0 or not ids:
+        said = (done.stdout + done.stderr).strip()[-2000:]
+        raise SettingsError(
+            f"could not collect the kit's tests to check the settings against "
+            f"(pytest --collect-only partA exited with code {done.returncode}):\n{said}"
+        )
+    return frozenset(ids)
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -215,6 +363,7 @@ def _build(data: dict[str, Any]) -> Settings:
             "partC",
             "handout",
             "gradescope",
+            "policy",
         },
     )
     points = dict(data.get("points", {}))
@@ -233,7 +382,7 @@ def _build(data: dict[str, Any]) -> Settings:
     sandbox = _section(Sandbox, data, "sandbox")
     if sandbox.network not in ("private", "host"):
         raise SettingsError('sandbox.network must be "private" or "host"')
-    return Settings(
+    settings = Settings(
         points=Points(tests, *_values(Points, points, "points", skip={"partA"})),
         runs=_section(Runs, data, "runs"),
         sandbox=sandbox,
@@ -242,7 +391,14 @@ def _build(data: dict[str, Any]) -> Settings:
         partC=_partC(data.get("partC", {})),
         handout=_handout(data.get("handout", {})),
         gradescope=_gradescope(data.get("gradescope", {})),
+        policy=_policy(data.get("policy", {})),
     )
+    if settings.partC.enabled and settings.handout.platform == "prairielearn":
+        raise SettingsError(
+            'handout.platform "prairielearn" with partC.enabled: the PrairieLearn '
+            "question takes partA/server.py and partB/test_squarer.py only"
+        )
+    return settings
 
 
 def _handout(data: Any) -> Handout:
@@ -251,7 +407,20 @@ def _handout(data: Any) -> Handout:
     handout = Handout(*_values(Handout, table, "handout"))
     if handout.hints not in HINT_LEVELS:
         raise SettingsError(f"handout.hints must be one of {list(HINT_LEVELS)}")
+    if handout.platform not in PLATFORMS:
+        raise SettingsError(f"handout.platform must be one of {list(PLATFORMS)}")
     return handout
+
+
+def _policy(data: Any) -> Policy:
+    """The [policy] table; an absent one means the defaults."""
+    table = dataclasses.asdict(Policy()) | _table(data, "policy")
+    policy = Policy(*_values(Policy, table, "policy"))
+    if policy.cross_cutting not in CROSS_CUTTING:
+        raise SettingsError(
+            f"policy.cross_cutting must be one of {list(CROSS_CUTTING)}"
+        )
+    return policy
 
 
 def _gradescope(data: Any) -> Gradescope:
@@ -343,3 +512,28 @@ def _only(table: dict[str, Any], name: str, known: set[str]) -> None:
         raise SettingsError(
             f"unknown setting {where}{unknown[0]} (known: {', '.join(sorted(known))})"
         )
+
+
+# The command line: every verb that reads settings takes --settings, and
+# refuses a bad file the same way.
+
+
+def add_option(parser: Any, help: str = "") -> None:
+    """Give a verb's ``parser`` the ``--settings FILE`` option."""
+    parser.add_argument(
+        "--settings",
+        type=Path,
+        help=help
+        or "a settings file (default: grading/settings.toml); a bad one is refused, "
+        "with its key, file and line",
+    )
+
+
+def load_for(verb: str, path: Path | None) -> Settings | None:
+    """The settings of ``path`` for ``verb``; None, once it has said why on
+    stderr, if they are refused (the verb then exits with status 2)."""
+    try:
+        return load_settings(path)
+    except SettingsError as error:
+        print(f"{verb}: {error}", file=sys.stderr)
+        return None

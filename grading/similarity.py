@@ -162,7 +162,12 @@ def stub_files(settings: Settings) -> dict[str, str]:
     """FILES as the student tree holds them: what every student started from."""
     with tempfile.TemporaryDirectory() as scratch:
         tree = Path(scratch) / "student"
-        build_handout(tree, partC=settings.partC.enabled, hints=settings.handout.hints)
+        build_handout(
+            tree,
+            partC=settings.partC.enabled,
+            hints=settings.handout.hints,
+            settings=settings,
+        )
         return {
             name: (tree / name).read_text(encoding="utf-8")
             for name in FILES

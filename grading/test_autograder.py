@@ -19,6 +19,7 @@ import pytest
 
 from grading.autograder import build_bundle
 from grading.settings import SettingsError, load_settings
+from grading.test_settings import settings_with
 
 ROOT = Path(__file__).resolve().parent.parent
 VISIBILITIES = {"visible", "hidden", "after_due_date", "after_published"}
@@ -127,11 +128,29 @@ def test_results_are_written_when_the_grader_crashes(root: Path, bundle: Path) -
     assert report["extra_data"]["status"] == "grader failed"
 
 
-def test_the_bundle_holds_the_kit_a_student_has_and_partC(bundle: Path) -> None:
+def partC_settings(folder: Path) -> Path:
+    """The default settings with partC turned on."""
+    text = (ROOT / "grading" / "settings.toml").read_text()
+    path = folder / "partC.toml"
+    path.write_text(text.replace("enabled = false", "enabled = true"))
+    return path
+
+
+def test_the_bundle_holds_the_kit_a_student_has_and_partC_when_graded(
+    bundle: Path, tmp_path: Path
+) -> None:
     names = build_bundle(bundle)
-    for needed in ("conftest.py", "HANDOUT.md", ".gitignore", "partC/server.py"):
+    for needed in ("conftest.py", "HANDOUT.md", ".gitignore", "grading/grade.py"):
         assert needed in names
     assert len(names) == len(set(names))
+    assert not [name for name in names if name.startswith("partC/")]
+    assert "runners/test_runners_partc.py" not in names
+    assert not [name for name in names if name.startswith("grading/test_")]
+    with_partC = build_bundle(
+        tmp_path / "c.zip", settings_file=partC_settings(tmp_path)
+    )
+    assert "partC/server.py" in with_partC
+    assert "runners/test_runners_partc.py" in with_partC
 
 
 def test_a_deadline_too_close_to_gradescopes_timeout_is_refused(
@@ -158,16 +177,15 @@ def test_a_deadline_too_close_to_gradescopes_timeout_is_refused(
 
 @pytest.mark.slow
 def test_partC_is_graded_in_the_bundle_when_the_settings_turn_it_on(
-    root: Path, bundle: Path
+    root: Path, tmp_path: Path
 ) -> None:
     files = {
         name: (ROOT / name).read_text()
         for name in ("partA/server.py", "partC/server.py")
     }
+    bundle = tmp_path / "partC.zip"
+    build_bundle(bundle, settings_file=partC_settings(tmp_path))
     autograder_folder(root, bundle, files)
-    settings = root / "source" / "grading" / "settings.toml"
-    text = settings.read_text().replace("enabled = false", "enabled = true")
-    settings.write_text(text)
     report = run_autograder(root)
     partC = [t for t in report["tests"] if t["name"].startswith("partC ")]
     assert [t["name"] for t in partC][:2] == ["partC test_list", "partC test_errors"]
@@ -195,3 +213,23 @@ def test_a_broken_submission_is_graded_on_what_it_did(root: Path, bundle: Path) 
     assert partA, report
     assert all(t["score"] == 0 for t in partA)
     assert report["score"] < 16
+
+
+def test_the_bundle_grades_by_the_settings_it_was_given(
+    root: Path, tmp_path: Path
+) -> None:
+    """A robustness test (a function of its module) given points is graded by
+    the bundle, and only the tests the given settings name are run."""
+    robust = "[points.partA.test_robustness]\ntest_bad_line_is_skipped = 3"
+    mine = settings_with(tmp_path, robust, partB=0)
+    bundle = tmp_path / "mine.zip"
+    build_bundle(bundle, settings_file=mine)
+    reference = {
+        "partA/server.py": (ROOT / "partA" / "server.py").read_text(),
+        "partB/test_squarer.py": (ROOT / "partB" / "test_squarer.py").read_text(),
+    }
+    report = run_autograder(autograder_folder(root, bundle, reference))
+    partA = [test for test in report["tests"] if test["name"].startswith("partA")]
+    assert [(t["name"], t["score"]) for t in partA] == [
+        ("partA test_robustness.test_bad_line_is_skipped", 3)
+    ]

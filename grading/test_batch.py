@@ -18,6 +18,7 @@ import pytest
 from grading import batch
 from grading.__main__ import main
 from grading.batch import Outcome, Progress, find_submissions, part_of
+from grading.test_settings import settings_with
 
 RESULTS = {  # as grading/grade.py numbers and names its tests
     "score": 11.5,
@@ -72,12 +73,61 @@ def test_each_test_counts_for_its_part() -> None:
     )
 
 
-def test_csv_has_one_row_a_student(tmp_path: Path) -> None:
-    batch.write_csv([outcome("alice", 16), outcome("bob", 7.5)], tmp_path / "g.csv")
+def test_csv_has_one_row_a_student_and_a_column_a_test(tmp_path: Path) -> None:
+    alice = batch._outcome("alice", RESULTS, 2.0, "graded", Path("r.json"))
+    batch.write_csv(
+        [alice, outcome("bob", 7.5)], tmp_path / "g.csv", {"alice": {"id": "7"}}
+    )
     rows = list(csv.reader((tmp_path / "g.csv").open()))
-    assert rows[0] == list(batch.CSV_COLUMNS)
-    assert rows[1] == ["alice", "16", "16", "0", "0", "0", "0", "1.0", "graded"]
-    assert rows[2][:2] == ["bob", "7.5"]
+    tests = [test["name"] for test in RESULTS["tests"]]
+    assert rows[0] == ["student", "id", "total", *batch.PARTS, *tests, "time", "status"]
+    assert rows[1] == [
+        "alice", "7", "11.5", "1", "3.5", "0", "0", "0",
+        "1", "0", "3.5", "0", "0", "2.0", "graded",
+    ]  # fmt: skip
+    assert rows[2][:3] == ["bob", "", "7.5"]
+    assert rows[2][8:13] == [""] * 5  # bob's results name no test
+
+
+def test_lms_imports_and_feedback_follow_the_roster(tmp_path: Path) -> None:
+    """canvas.csv and moodle.csv with the columns each LMS documents; a refused
+    submission scores 0, one the grader did not finish is left blank."""
+    from grading import class_outputs
+    from grading.sample_class import fabricate_results
+
+    kinds = {"alice": "full marks", "erin": "refused", "zed": "race"}
+    outcomes = fabricate_results(tmp_path, kinds)
+    outcomes.append(dataclasses.replace(outcome("frank", 0), status="timed out"))
+    roster = {
+        "alice": {"id": "1", "name": "Alice", "email": "a@x", "section": "L1"},
+        "erin": {"id": "5", "name": "Erin"},
+        "frank": {"id": "6", "name": "Frank"},
+    }
+    class_outputs.write_canvas(outcomes, tmp_path / "c.csv", roster, "P0")
+    class_outputs.write_moodle(outcomes, tmp_path / "m.csv", roster, "P0")
+    canvas = list(csv.reader((tmp_path / "c.csv").open()))
+    assert canvas == [
+        ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "P0"],
+        ["Alice", "1", "", "", "L1", "16"],
+        ["Erin", "5", "", "", "", "0"],
+        ["Frank", "6", "", "", "", ""],
+    ]
+    moodle = list(csv.reader((tmp_path / "m.csv").open()))
+    assert moodle[0] == ["ID number", "Email address", "P0"]
+    assert moodle[1:] == [["1", "a@x", "16"], ["5", "", "0"], ["6", "", ""]]
+    assert class_outputs.unlisted(outcomes, roster) == ["zed"]
+    class_outputs.write_feedback(outcomes[:3])
+    said = (tmp_path / "zed" / "feedback.txt").read_text()
+    assert said.startswith("P0, zed: ")
+    assert "partA TestBasic.test_basic3: 0/1\n    two threads used the store" in said
+
+
+def test_a_roster_without_ids_is_refused(tmp_path: Path) -> None:
+    from grading import class_outputs
+
+    (tmp_path / "r.csv").write_text("name,email\nAlice,a@x\n")
+    with pytest.raises(class_outputs.RosterError, match="folder, id"):
+        class_outputs.read_roster(tmp_path / "r.csv")
 
 
 def test_summary_shows_a_histogram_and_the_common_failures() -> None:
@@ -90,7 +140,7 @@ def test_summary_shows_a_histogram_and_the_common_failures() -> None:
     text = batch.summary(outcomes, wall=61.0, jobs=2)
     lines = text.splitlines()
     assert "Graded 4 submissions in 1:01" in lines[0]
-    assert "mean 12.9, median 13" in text
+    assert "of the 4 graded submissions (out of 16): mean 12.9, median 13" in text
     sixteen = next(line for line in lines if line.strip().startswith("16 |"))
     nine = next(line for line in lines if line.strip().startswith("9 |"))
     assert sixteen.endswith(" 2")
@@ -167,7 +217,9 @@ def test_the_verb_grades_a_folder(
     assert "  climber: the zip holds a name that climbs out" in shown
     assert "  empty: none of the files to grade is in it" in shown
     assert "Not graded" not in shown
-    assert "  0 | " in shown
+    assert "of the 0 graded submissions" in shown  # refused: counted apart, not 0s
+    assert "2 refused and 0 not graded are counted apart" in shown
+    assert "  0 | " not in shown
     assert (out / "summary.txt").read_text().startswith("Graded 2 submissions")
     assert not (tmp_path / "escaped.txt").exists()
     assert status == 0
@@ -298,3 +350,23 @@ def test_a_setting_that_partA_does_not_read_regrades_the_rest_only(
         tests.write("\n\ndef test_one_more() -> None:\n    assert 3 * 3 == 9\n")
     [handed_in_again] = batch.grade_all(submissions, out, settings=settings)
     assert handed_in_again.kept == ("partA",)
+
+
+def test_batch_grades_a_robustness_test_the_settings_give_points(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A test that is a function of its module, named by its module in the
+    settings, has its column in grades.csv and its points."""
+    root = Path(__file__).resolve().parent.parent
+    robust = "[points.partA.test_robustness]\ntest_bad_line_is_skipped = 2"
+    settings = settings_with(tmp_path, robust, partB=0, format=0)
+    alice = tmp_path / "class" / "alice"
+    for name in ("partA/server.py", "partB/test_squarer.py"):
+        (alice / name).parent.mkdir(parents=True, exist_ok=True)
+        (alice / name).write_text((root / name).read_text())
+    assert main(["batch", str(tmp_path / "class"), "--settings", str(settings)]) == 0
+    capsys.readouterr()
+    grades = tmp_path / "class-results" / "grades.csv"
+    (row,) = csv.DictReader(grades.open())
+    assert row["partA test_robustness.test_bad_line_is_skipped"] == "2"
+    assert row["total"] == "2"

@@ -184,6 +184,110 @@ def test_the_reference_gets_full_marks(tmp_path: Path) -> None:
     assert report.isolation  # says how each part was contained
 
 
+def test_a_robustness_test_given_points_is_graded(tmp_path: Path) -> None:
+    """A test that is a function of its module, parametrized, is one entry:
+    the reference earns it, a server that dies of a bad line does not, and
+    its output names the cases that failed."""
+    from grading.selfcheck import mutant_source
+
+    robust = {"test_robustness": {"test_bad_line_is_skipped": 2}}
+    settings = load_settings(
+        overrides={"points": {"partA": robust, "partB": 0, "format": 0}}
+    )
+    for name, server, score in (
+        ("reference", REFERENCE_SERVER, 2),
+        ("crashes", mutant_source("CrashesOnBadInput"), 0),
+    ):
+        path = submission(tmp_path / name, server, STARTER_TESTS)
+        report = grade_submission(path, settings)
+        (test,) = partA(report)
+        assert test.name == "partA test_robustness.test_bad_line_is_skipped"
+        assert (test.score, test.max_score) == (score, 2), table(report)
+    assert "case [an unknown command: b'Bogus:key:value']: " in test.output
+
+
+def student_view(report: GradeReport) -> str:
+    """Everything of the report that a student reads."""
+    return "\n".join([report.output, *(test.output for test in report.tests)])
+
+
+def test_the_handout_handed_in_untouched_scores_0(tmp_path: Path) -> None:
+    """The stub zip: 0/16, the starter tests' catches and the stub's format
+    not counted; what the student reads names no grader path and holds no
+    raw pytest output, which the staff keep."""
+    kit = tmp_path / "handout"
+    build_handout(kit)
+    handin = tmp_path / "handin.zip"
+    with zipfile.ZipFile(handin, "w") as archive:
+        for name in (intake.SERVER, intake.TESTS):
+            archive.write(kit / name, name)
+    report = grade_submission(handin, load_settings())
+    data = check_results(report, tmp_path)
+    assert (report.score, report.max_score) == (0, 16), table(report)
+    tests = by_name(report)
+    assert (
+        "starter file as handed out"
+        in tests["partB squarer tests (wheats and chaffs)"].output
+    )
+    assert "stub as handed out" in tests["format (ruff format --check)"].output
+    seen = student_view(report)
+    for raw in ("p0-grade-", "/tmp/", "_ _ _ _", "ERROR at setup", "ended with"):
+        assert raw not in seen, f"{raw!r} in what the student reads:\n{seen}"
+    assert "ERROR at setup" in data["extra_data"]["raw_output"]
+
+
+def test_a_stub_with_code_of_ones_own_is_graded(tmp_path: Path) -> None:
+    """A comment, a blank line or a docstring is not work; a line of code is."""
+    kit = tmp_path / "handout"
+    build_handout(kit)
+    server, tests = (kit / intake.SERVER).read_text(), (kit / intake.TESTS).read_text()
+    settings = load_settings(overrides={"points": {"partA": {}, "partB": 0}})
+    for edited, point in (("# mine\n" + server, 0), (server + '\n\nX = "mine"\n', 1)):
+        path = submission(tmp_path / str(point), edited, tests)
+        (test,) = [
+            t for t in grade_submission(path, settings).tests if "format" in t.name
+        ]
+        assert test.score == point, test.output
+
+
+@pytest.mark.parametrize(
+    ("policy", "scores"),
+    [
+        ("fail_test", {"partA TestBasic.test_basic1": 0}),
+        (
+            "own_lines",
+            {
+                "partA TestBasic.test_basic1": 1,
+                "partA check: one owner per piece of state (the ownership checker)": 1,
+                "partA check: close() joins every thread the server started": 0,
+                "partA check: close() leaves no socket open": 1,
+            },
+        ),
+    ],
+)
+def test_the_policy_says_how_a_missing_join_counts(
+    tmp_path: Path, policy: str, scores: dict[str, float]
+) -> None:
+    """One missing join(): every test fails ("fail_test"), or the test passes
+    and the joins line of the grade is lost ("own_lines"); the stubs earn no
+    check line (no test reached close())."""
+    from grading.selfcheck import mutant_source
+
+    overrides = {
+        "points": {"partA": {"TestBasic": {"test_basic1": 1}}, "partB": 0, "format": 0},
+        "policy": {"cross_cutting": policy},
+    }
+    settings = load_settings(overrides=overrides)
+    server = mutant_source("CloseSleepsInsteadOfJoining")
+    path = submission(tmp_path / "nojoin", server, STARTER_TESTS)
+    report = grade_submission(path, settings)
+    assert {t.name: t.score for t in partA(report)} == scores, table(report)
+    assert report.max_score == len(scores)
+    kit = tmp_path / "handout"
+    build_handout(kit)
+    assert grade_submission(kit, settings).score == 0
+
+
 def test_the_handout_stubs_get_nothing_for_partA_fast(tmp_path: Path) -> None:
     kit = tmp_path / "handout"
     build_handout(kit)
@@ -396,7 +500,9 @@ def test_a_syntax_error(tmp_path: Path) -> None:
     report, data, seconds = quick_grade(path)
     for test in partA(report):
         assert test.score == 0
-        assert "partA/server.py does not compile: " in test.output
+        assert (
+            "partA/server.py does not compile on the grader's Python 3." in test.output
+        )
         assert "at line 1" in test.output
     assert by_name(report)["format (ruff format --check)"].score == 0
 
@@ -645,3 +751,12 @@ KeyValueServer.start = _start
     assert [test.status for test in partA(report)] == ["passed", "passed"], partA(
         report
     )[0].output
+
+
+def test_a_picture_drawn_in_teardown_is_named_after_its_test() -> None:
+    """Its message then names the copy the staff keep, not a grader path."""
+    from grading.judge_partA import _named_after
+
+    assert _named_after("TestBasic.test_basic1-teardown", "test_basic1")
+    assert _named_after("TestBasic.test_basic1", "test_basic1")
+    assert not _named_after("TestBasic.test_basic12-teardown", "test_basic1")

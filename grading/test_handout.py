@@ -13,15 +13,19 @@ from pathlib import Path
 import pytest
 
 from grading import squarer_tests, squarers
+from grading.autograder import pinned_ruff, requirements
 from grading.handout import (
     GRADED_CHAFFS,
     ROOT,
     FormatError,
     MarkerError,
+    _sections,
     build_handout,
-    shipped_tags,
     cut_regions,
+    fill_regions,
+    shipped_tags,
 )
+from grading.settings import load_settings
 
 SOURCE = textwrap.dedent('''\
     import queue
@@ -116,8 +120,11 @@ def test_without_ruff_the_verb_writes_nothing_and_names_the_fix(
     """Without ruff the stubs would lose the format point untouched: refuse."""
     from grading import handout
 
+    load_settings()  # the kit's tests are collected while there is a Python
     monkeypatch.setattr(handout.sys, "executable", str(tmp_path / "no-python"))
-    args = argparse.Namespace(out=tmp_path / "out", settings=None, hints=None)
+    args = argparse.Namespace(
+        out=tmp_path / "out", settings=None, hints=None, platform=None
+    )
     assert handout._run(args) == 1
     error = capsys.readouterr().err
     assert "could not run ruff format" in error
@@ -281,3 +288,84 @@ def test_the_hint_level_sets_how_much_design_the_stub_shows(
         assert text not in stub, f"{hints}: the stub should not show {text!r}"
     assert ("## Hints" in handout) == (hints != "contract")
     assert ("**A design that works**" in handout) == (hints == "design")
+
+
+# ----- HANDOUT.md's sections that the settings and the platform write -----------
+
+
+def test_the_instructor_handout_says_what_the_default_settings_write() -> None:
+    """HANDOUT.md's GRADING and HANDIN regions are those of the default
+    settings on Gradescope: rewrite them with ``_sections`` if this fails."""
+    text = (ROOT / "HANDOUT.md").read_text()
+    assert fill_regions(text, "HANDOUT.md", _sections(None, None, False)) == text
+
+
+def handout_text(out: Path, **options) -> str:
+    build_handout(out, ruff_format=False, **options)
+    return (out / "HANDOUT.md").read_text()
+
+
+def test_the_handout_follows_changed_settings_and_the_platform(
+    tmp_path: Path,
+) -> None:
+    partA = {"TestBasic": {"test_basic1": 2, "test_basic2": 2}}
+    settings = load_settings(overrides={"points": {"partA": partA, "partB": 8}})
+    said = handout_text(tmp_path / "pl", settings=settings, platform="prairielearn")
+    assert "| A: TestBasic 1-2 | 4 | 2 points a test |" in said
+    assert "then 8 x (buggy squarers caught)" in said
+    assert "| total | 13 | |" in said
+    graded = said[said.index("## How it is graded") :]
+    assert "TestBasic 1-6" not in graded
+    assert "TestCount" not in graded
+    words = " ".join(said.split())
+    assert "upload your two files" in words
+    assert "zip handin.zip" not in said
+    assert "PrairieLearn grading image" in words
+    said = handout_text(tmp_path / "gs", settings=settings, platform="gradescope")
+    assert "zip handin.zip partA/server.py partB/test_squarer.py\n" in said
+    assert "Python 3.10 (Gradescope's default image" in said
+
+
+def test_with_partC_the_zip_holds_the_reflection(tmp_path: Path) -> None:
+    said = handout_text(tmp_path / "c", partC=True)
+    files = "partA/server.py partB/test_squarer.py partC/server.py partC/REFLECTION.md"
+    assert f"zip handin.zip {files}\n" in said
+    assert "'partC/REFLECTION.md')]" in said  # the zip without zip, too
+    assert "| C: `partC/test_transactions.py` | 3 |" in said
+    assert (tmp_path / "c" / "partC" / "REFLECTION.md").is_file()
+    with pytest.raises(ValueError, match="PrairieLearn question takes"):
+        handout_text(tmp_path / "pl", partC=True, platform="prairielearn")
+
+
+def test_a_robustness_test_is_listed_by_its_module(tmp_path: Path) -> None:
+    partA = {"test_robustness": {"test_bad_line_is_skipped": 1}}
+    settings = load_settings(overrides={"points": {"partA": partA}})
+    said = handout_text(tmp_path / "r", settings=settings)
+    row = "| A: `partA/test_robustness.py`: `test_bad_line_is_skipped` | 1 |"
+    assert row in said
+
+
+def test_students_install_the_ruff_the_grader_runs(handout: Path) -> None:
+    """One ruff: the student tree's test extra pins the ruff of the bundle."""
+    ruff = pinned_ruff()
+    assert ruff.startswith("ruff==")
+    assert f'"{ruff}"' in (handout / "pyproject.toml").read_text()
+    assert ruff in requirements()
+    assert f"ruff {ruff.partition('==')[2]}" in (handout / "HANDOUT.md").read_text()
+
+
+def test_the_student_tree_ignores_its_virtual_environment(handout: Path) -> None:
+    """Students make .venv in the tree (HANDOUT.md): git must not take it."""
+    assert ".venv/" in (handout / ".gitignore").read_text().splitlines()
+
+
+def test_the_design_level_cites_nothing_students_lack(tmp_path: Path) -> None:
+    """The design shipped at hints=design names no benchmark notes (students
+    get no benchmarks/) and describes no queue as a lock the rules forbid."""
+    build_handout(tmp_path / "p0", hints="design", ruff_format=False)
+    server = (tmp_path / "p0" / "partA" / "server.py").read_text()
+    assert "Theory of operation" in server
+    assert not (tmp_path / "p0" / "benchmarks").exists()
+    for words in ("benchmark", "token", "right to post", "taking turns"):
+        assert words not in server.lower(), f"{words!r} in the design"
+    assert "it is no lock" in " ".join(server.split())

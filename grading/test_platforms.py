@@ -6,6 +6,7 @@ platform: never the student's."""
 from __future__ import annotations
 
 import json
+import uuid
 import shutil
 import subprocess
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from grading import gradescope, grade, prairielearn, runs, sample_submissions, sandbox
-from grading.autograder import run_gradescope
+from grading.autograder import pinned_ruff, run_gradescope
 from grading.report import (
     GRADED,
     GRADER_FAILED,
@@ -117,6 +118,19 @@ def test_the_course_files_hold_the_grader_the_question_and_the_image(
     assert "pytest==" in (tmp_path / "image" / "Dockerfile").read_text()
     html = (tmp_path / "questions/p0/question.html").read_text()
     assert 'file-names="server.py, test_squarer.py"' in html
+    dockerfile = (tmp_path / "image" / "Dockerfile").read_text()
+    assert pinned_ruff() in dockerfile  # the students' ruff
+
+
+def test_the_question_keeps_its_uuid_from_export_to_export(tmp_path: Path) -> None:
+    """Re-exported, the question is the same question to PrairieLearn."""
+    uuids = []
+    for folder in ("first", "second"):
+        prairielearn.build_course(tmp_path / folder)
+        info = json.loads((tmp_path / folder / "questions/p0/info.json").read_text())
+        uuids.append(uuid.UUID(info["uuid"]))
+    assert uuids[0] == uuids[1]
+    assert uuids[0].version == 5
 
 
 @pytest.mark.slow

@@ -27,8 +27,10 @@ pytest.importorskip(
 
 from grading import batch, similarity  # noqa: E402
 from grading.__main__ import main  # noqa: E402
+from grading.class_outputs import CANVAS_COLUMNS, MOODLE_COLUMNS  # noqa: E402
 from grading.report_html import write_report  # noqa: E402
 from grading.sample_class import (  # noqa: E402
+    MADE_UP,
     OWN_SERVER,
     disguise,
     fabricate_results,
@@ -60,7 +62,11 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = folder / "class-results"
     outcomes = fabricate_results(out, KINDS)
     frank = batch.grade_one("frank", folder / "class" / "alice", out / "frank", 0.01)
-    return write_report([*outcomes, frank], out / "report.html", submissions)
+    outcomes.append(frank)
+    batch.class_outputs.write_feedback(outcomes)
+    (out / "summary.txt").write_text(batch.summary(outcomes, 1.0, 2))
+    page = out / "report.html"
+    return write_report(outcomes, page, submissions, made_up=MADE_UP)
 
 
 class Page(HTMLParser):
@@ -113,6 +119,39 @@ def linked_files(report: Path) -> list[Path]:
 def test_every_link_leads_somewhere(report: Path) -> None:
     files = linked_files(report)
     assert report.parent / "bob" / "pictures" / "test_basic3.html" in files
+    assert report.parent / "alice" / "feedback.txt" in files
+    assert [path for path in files if not path.stat().st_size] == []  # none empty
+
+
+def test_frank_whose_grader_was_killed_has_no_empty_log_link(report: Path) -> None:
+    """frank's grader was killed before it said anything: no link to nothing."""
+    assert not (report.parent / "frank" / "grader.log").stat().st_size
+    assert "frank/grader.log" not in report.read_text()
+
+
+def test_made_up_results_say_so_at_the_top(report: Path) -> None:
+    html = report.read_text()
+    assert html.index('id="made-up"') < html.index('id="grades"')
+    assert "Made-up data." in Page(html).says()
+
+
+def test_the_grades_table_comes_first_a_row_a_student_sortable(report: Path) -> None:
+    html = report.read_text()
+    assert html.index('id="grades-table"') < html.index('id="scores"')
+    table = html[html.index('id="grades-table"') : html.index("</table>")]
+    rows = re.findall(r'<tr><td><a href="#student-(\w+)"', table)
+    assert rows == ["alice", "bob", "carol", "dave", "erin", "frank"]
+    assert 'class="sortable"' in table
+    assert "<script>" in html  # the sorting, written into the page
+
+
+def test_the_summary_and_the_report_count_the_class_alike(report: Path) -> None:
+    """One mean and median: of the graded only, in summary.txt and the page."""
+    summary = (report.parent / "summary.txt").read_text()
+    line = next(line for line in summary.splitlines() if "mean" in line)
+    assert "of the 4 graded submissions" in line
+    assert "1 refused and 1 not graded are counted apart" in line
+    assert line in Page(report.read_text()).says()
 
 
 def test_the_report_shows_the_class(report: Path) -> None:
@@ -257,7 +296,15 @@ def test_batch_grades_the_small_class_then_reuses_it(
 ) -> None:
     write_class(tmp_path / "class")
     settings = quick_settings(tmp_path / "quick.toml")
+    roster = tmp_path / "roster.csv"
+    roster.write_text(
+        "folder,id,name,sis_user_id,sis_login_id,section,email\n"
+        "alice,1001,Alice A,s1001,alice@uni.example,L01,alice@uni.example\n"
+        "carol,1003,Carol C,,,,\ndave,1004,Dave D,,,,\nerin,1005,Erin E,,,,\n"
+        "frank,1006,Frank F,,,,\n"
+    )
     verb = ["batch", str(tmp_path / "class"), "-j", "2", "--settings", str(settings)]
+    verb += ["--roster", str(roster), "--assignment", "P0 (77)"]
     assert main(verb) == 0
     said = capsys.readouterr().out
     out = tmp_path / "class-results"
@@ -272,6 +319,18 @@ def test_batch_grades_the_small_class_then_reuses_it(
     assert "partA/server.py alice and dave" in says
     assert "hang: 1 student" in says
     assert out / "alice" / "results.json" in linked_files(out / "report.html")
+    assert "Total: 3 / 3" in (out / "alice" / "grader.log").read_text()
+    assert (out / "alice" / "feedback.txt").read_text().startswith("P0, alice: 3 / 3")
+    canvas = list(csv.reader((out / "canvas.csv").open()))
+    assert canvas[0] == [*CANVAS_COLUMNS, "P0 (77)"]
+    assert ["Alice A", "1001", "s1001", "alice@uni.example", "L01", "3"] in canvas
+    assert ["Erin E", "1005", "", "", "", "0"] in canvas  # refused: 0
+    moodle = list(csv.reader((out / "moodle.csv").open()))
+    assert moodle[0] == [*MOODLE_COLUMNS, "P0 (77)"]
+    assert ["1001", "alice@uni.example", "3"] in moodle
+    assert len(moodle) == 5  # bob is not in the roster
+    assert "Not in the roster, so in neither: bob" in said
+    assert "In the roster, with no submission: frank" in said
     assert main(verb) == 0
     again = capsys.readouterr()
     assert "reused 5 results graded before" in again.err
@@ -290,3 +349,22 @@ def test_pairs_that_chain_make_one_group() -> None:
         ("partA/server.py", ["c", "d"]),
         ("partB/test_squarer.py", ["x", "y"]),
     ]
+
+
+def test_the_sample_full_marks_student_keeps_the_format_point(tmp_path: Path) -> None:
+    """alice's files are formatted as handed out (the report's full marks)."""
+    from grading.grade import grade_submission
+
+    alice = write_class(tmp_path / "class")["alice"]
+    settings = load_settings(overrides={"points": {"partA": {}, "partB": 0}})
+    report = grade_submission(alice, settings)
+    assert (report.score, report.max_score) == (1, 1), report.tests
+
+
+@pytest.mark.slow
+def test_the_sample_full_marks_student_gets_16_of_16(tmp_path: Path) -> None:
+    from grading.grade import grade_submission
+
+    alice = write_class(tmp_path / "class")["alice"]
+    report = grade_submission(alice, load_settings())
+    assert (report.score, report.max_score) == (16, 16), report.tests

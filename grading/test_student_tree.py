@@ -48,11 +48,11 @@ import pytest
 from grading import student_squarer_tests as students
 from grading.handout import ROOT, build_handout
 from grading.measure_squarer_tests import graded_partB
+from grading.handout_text import handin_files
 from grading.settings import DEFAULT_PATH
 from grading.squarers import chaffs, wheats
 
 SECONDS = 600  # any one command, at most (the reference's whole suite: ~1 min)
-HANDED_IN = ["partA/server.py", "partB/test_squarer.py"]
 DOCS = ["HANDOUT.md", "README.md", "partC/HANDOUT.md"]  # the order a student reads
 
 
@@ -73,7 +73,7 @@ class Tree:
 
     @property
     def handed_in(self) -> list[str]:
-        return HANDED_IN + ["partC/server.py"] * self.partC
+        return handin_files(self.partC)
 
     def run(self, args: list[str], **options) -> subprocess.CompletedProcess[str]:
         """Run ``args`` in the tree, as the student's shell would, and log it."""

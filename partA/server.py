@@ -31,7 +31,8 @@ Threads (their names are what a thread dump or a test failure shows):
   and leaving, count queries, and the stop order from ``close()``.
 * ``reader-N``: reads client N's socket, cuts the bytes into lines, parses
   them, and posts the requests one ``recv`` brought in as few messages as
-  it can (a few dozen requests each at most), one at a time (``turn``).
+  it can (a few dozen requests each at most), each once the coordinator has
+  acknowledged the one before (``turn``).
 * ``writer-N``: takes replies from client N's ``outbox`` and sends them; what
   has piled up while it was sending goes out in the next single send.
 
@@ -46,9 +47,12 @@ Queues:
   and a client that floods the server is slowed down through TCP instead of
   filling memory. The coordinator never puts anything on it, so it can
   never wait for itself.
-* ``turn`` (one per client, room for one token): the reader's right to post
-  a batch. The reader takes the token to post one; the coordinator puts it
-  back when it takes the batch.
+* ``turn`` (one per client): the coordinator's acknowledgements to the
+  reader, a message that flows one way like a reply. The coordinator sends
+  one each time it takes a batch of the reader's, and the reader waits for
+  it before it posts the next (the first is there when the client is
+  built). It is flow control, a credit of one batch in flight; it guards no
+  state and no two threads wait on it, so it is no lock.
 * ``outbox`` (one per client): the coordinator is its only producer and the
   writer its only consumer. It holds at most ``MAX_OUTBOX`` replies. The
   coordinator never blocks on it: a reply that finds it full is dropped, so a
@@ -92,18 +96,17 @@ client left unfinished is never parsed. A client whose reader or writer
 cannot start (the system is out of threads) is logged and disconnected by
 whoever tried to start it.
 
-Under load (the figures are in the kit's benchmark notes). Handing a
-message from one thread to another costs a wake-up, and in CPython a wait
-for the interpreter lock, far more than parsing a request or running it on
-the store. So the design keeps the hand-offs few: a request and its reply cross
-two threads (reader, coordinator), not three, because the coordinator
-sends the reply itself; that alone about doubles the requests served a
-second. Taking turns keeps every client served when a thousand are busy:
-with one bounded inbox for all, the readers that found it full waited for
-room, and a newcomer waited behind them all. Admitting a client means
-starting a thread, which waits for the interpreter lock behind every busy
-thread, so one acceptor admitted a storm of a thousand clients too slowly;
-eight wait for the lock side by side.
+Under load. Handing a message from one thread to another costs a wake-up,
+and in CPython a wait for the interpreter lock, far more than parsing a
+request or running it on the store. So the design keeps the hand-offs few: a
+request and its reply cross two threads (reader, coordinator), not three,
+because the coordinator sends the reply itself; that alone about doubles the
+requests served a second. Waiting for the acknowledgement keeps every client
+served when a thousand are busy: with one bounded inbox for all, the readers
+that found it full waited for room, and a newcomer waited behind them all.
+Admitting a client means starting a thread, which waits for the interpreter
+lock behind every busy thread, so one acceptor admitted a storm of a
+thousand clients too slowly; eight wait for the lock side by side.
 .. END DESIGN
 """
 
@@ -246,8 +249,9 @@ class _Client:
         self.id = client_id
         self.conn = conn
         self.outbox: queue.Queue[bytes | object] = queue.Queue(MAX_OUTBOX + 1)
-        # The reader's turn to post a batch of requests: it takes the token
-        # to post one, the coordinator gives it back when it takes the batch.
+        # The coordinator's acknowledgements of the reader's batches: the
+        # reader waits for one before it posts a batch, the coordinator sends
+        # one when it takes a batch (the first is here from the start).
         self.turn: queue.Queue[bool] = queue.Queue(1)
         self.turn.put_nowait(True)
         self.reader: threading.Thread | None = None
@@ -474,10 +478,10 @@ class KeyValueServer:
     def _submit(self, client: _Client, requests: list[Request]) -> None:
         """Hand requests to the coordinator: a reader never runs them itself.
 
-        It waits for its turn: at most one batch of each client is in the
-        inbox, so every client's next batch waits behind at most one of
-        every other client's, and a client that floods the server is slowed
-        down through TCP instead of filling memory.
+        It waits for the acknowledgement of its last batch: at most one batch of
+        each client is in the inbox, so every client's next batch waits behind
+        at most one of every other client's, and a client that floods the server
+        is slowed down through TCP instead of filling memory.
         """
         client.turn.get()
         self._inbox.put((REQUESTS, client, requests))
@@ -544,7 +548,7 @@ class KeyValueServer:
         self._active += 1
 
     def _on_batch(self, client: _Client, requests: list[Request]) -> None:
-        client.turn.put_nowait(True)  # its reader may post the next batch
+        client.turn.put_nowait(True)  # acknowledged: the next batch may come
         self._on_requests(client, requests)
 
     def _on_requests(self, client: _Client, requests: list[Request]) -> None:

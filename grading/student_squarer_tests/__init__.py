@@ -18,6 +18,7 @@ without ``test_`` so that pytest never collects them on their own.
   count allows one test: valid, on the slowest squarer the contract allows.
 """
 
+import tempfile
 from pathlib import Path
 
 from grading.handout import cut_regions
@@ -40,3 +41,9 @@ def student_file(name: str, folder: Path) -> Path:
     path.write_text(starter() + "\n\n" + tests, encoding="utf-8")
     format_as_handed_out([path])  # as a careful student runs ruff format
     return path
+
+
+def student_text(name: str) -> str:
+    """What ``student_file`` writes for ``name``: the formatted file's text."""
+    with tempfile.TemporaryDirectory(prefix="student-tests-") as folder:
+        return student_file(name, Path(folder)).read_text(encoding="utf-8")
