@@ -97,17 +97,21 @@ class KeyValueServer:
             client = Client(number, conn)
             number += 1
             self.inbox.put(("join", client, None))
-            reader = threading.Thread(
-                target=self.read, args=(client,), name=f"reader-{client.number}"
-            )
-            try:
-                reader.start()
-            except RuntimeError as error:  # out of threads
-                log.warning("client %d: cannot start its reader: %s", number, error)
-                self.inbox.put(("leave", client, None))
-                conn.close()
-                continue
-            self.readers.append(reader)
+            self.admit(client)
+
+    def admit(self, client: Client) -> None:
+        """Start the client's reader (which starts its writer)."""
+        reader = threading.Thread(
+            target=self.read, args=(client,), name=f"reader-{client.number}"
+        )
+        try:
+            reader.start()
+        except RuntimeError as error:  # out of threads
+            log.warning("client %d: cannot start its reader: %s", client.number, error)
+            self.inbox.put(("leave", client, None))
+            client.conn.close()
+            return
+        self.readers.append(reader)
 
     # ----- a client's reader and writer -------------------------------------
 

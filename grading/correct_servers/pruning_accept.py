@@ -19,24 +19,17 @@ from grading.correct_servers.plain_messages import Client, log
 
 
 class KeyValueServer(plain_messages.KeyValueServer):
-    def accept(self) -> None:
-        number = 0
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return  # close() shut the listener down
-            client = Client(number, conn)
-            number += 1
-            self.inbox.put(("join", client, None))
-            reader = threading.Thread(
-                target=self.read_then_leave, args=(client,), name=f"reader-{number}"
-            )
-            writer = threading.Thread(
-                target=self.write_then_close, args=(client,), name=f"writer-{number}"
-            )
-            started = self.start_both(client, writer, reader)
-            self.readers = [t for t in self.readers if t.is_alive()] + started
+    def admit(self, client: Client) -> None:
+        """Start the client's reader and writer; forget the threads seen ended."""
+        number = client.number + 1
+        reader = threading.Thread(
+            target=self.read_then_leave, args=(client,), name=f"reader-{number}"
+        )
+        writer = threading.Thread(
+            target=self.write_then_close, args=(client,), name=f"writer-{number}"
+        )
+        started = self.start_both(client, writer, reader)
+        self.readers = [t for t in self.readers if t.is_alive()] + started
 
     def start_both(self, client: Client, *threads: threading.Thread) -> list:
         """Start the client's writer, then its reader; those that started.
