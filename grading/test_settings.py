@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from grading.__main__ import main
-from grading.settings import SettingsError, kit_tests, load_settings
+from grading.settings import DEFAULT_PATH, SettingsError, kit_tests, load_settings
 
 
 def test_the_default_settings_give_the_classic_points() -> None:
@@ -104,6 +104,16 @@ def test_the_kit_tests_are_collected_by_pytest() -> None:
     assert "partA/test_robustness.py::test_bad_line_is_skipped" in known
     assert "partA/test_fuzz.py::test_valid_requests_cut_anywhere" in known
     assert not any("[" in nodeid for nodeid in known)
+
+
+def test_the_kits_own_settings_name_only_tests_the_kit_has() -> None:
+    """Reading the kit's own settings collects nothing (see _the_kits_own):
+    this is where the tests they name are checked."""
+    from grading.settings import _check_test
+
+    path = DEFAULT_PATH
+    for test in load_settings().points.partA:
+        _check_test(test, path, path.read_text(encoding="utf-8"))
 
 
 def test_a_misspelt_test_is_refused_with_its_line_and_close_names(
