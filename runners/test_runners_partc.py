@@ -91,9 +91,7 @@ def test_srunner_sqlite_store_survives_a_restart(
     tmp_path: Path,
     server_name: str,
 ) -> None:
-    if not (REPO_ROOT / server_name / "server.py").exists():
-        pytest.skip(f"{server_name}/server.py is not there yet")
-    args = [SRUNNER, "--server", server_name, "--store", f"sqlite:{tmp_path / 'kv.db'}"]
+    args = sqlite_srunner(server_name, tmp_path)
     fruit = [b"fruit:pear", b"fruit:fig"]
     server, port = start_srunner(start, *args)
     with connect(port) as conn:
@@ -142,9 +140,7 @@ def test_srunner_keeps_acknowledged_writes_through_sigkill(
     """Acknowledged means kept: srunner killed with SIGKILL (no chance to
     close or flush anything) loses no write that a later reply on its
     connection acknowledged, whichever server it runs."""
-    if not (REPO_ROOT / server_name / "server.py").exists():
-        pytest.skip(f"{server_name}/server.py is not there yet")
-    args = [SRUNNER, "--server", server_name, "--store", f"sqlite:{tmp_path / 'kv.db'}"]
+    args = sqlite_srunner(server_name, tmp_path)
     server, port = start_srunner(start, *args)
     written = {}
     for client in range(2):
@@ -167,6 +163,14 @@ def test_srunner_keeps_acknowledged_writes_through_sigkill(
         f"{len(set(written) - set(found))} of {len(written)} acknowledged writes "
         f"lost to SIGKILL with {server_name}'s server"
     )
+
+
+def sqlite_srunner(server_name: str, folder: Path) -> list[str]:
+    """srunner's arguments for ``server_name`` on a SQLite file in ``folder``;
+    skips the test while that server is not written."""
+    if not (REPO_ROOT / server_name / "server.py").exists():
+        pytest.skip(f"{server_name}/server.py is not there yet")
+    return [SRUNNER, "--server", server_name, "--store", f"sqlite:{folder / 'kv.db'}"]
 
 
 def read_until(conn: socket.socket, last: bytes) -> list[bytes]:
