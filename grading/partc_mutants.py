@@ -48,10 +48,18 @@ class NonAtomicCommit(KeyValueServer):
 
 class BlockingNotifications(KeyValueServer):
     """Waits for room in a subscriber's full outbox: one slow subscriber
-    stalls the coordinator, and so every client."""
+    stalls the coordinator, and so every client.
+
+    Only the wait is wrong: while the coordinator has the send side, the
+    notification is sent as the reference sends it, so that it never passes
+    a reply sent after it (which a suite would report as another bug, on
+    some runs and not others)."""
 
     def _notify(self, subscriber, line: bytes) -> None:
-        subscriber.outbox.put(line)
+        if subscriber.sends_now:
+            self._reply(subscriber, line)  # sent at once, in order, as it should be
+        else:
+            subscriber.outbox.put(line)  # the bug: waits for room in a full outbox
 
 
 class VisibleBeforeCommit(KeyValueServer):
