@@ -12,6 +12,10 @@ the run's seed, the test's id and the thread's name, so a failure can be
 replayed with the seed the run printed (``--stress-seed``). Replaying gives
 each thread the same draws, not the same timing: a race that failed with a
 seed fails again with it far more often than not, not always.
+
+What it assumes of the interpreter: nothing of its lock. Each thread draws
+from a generator of its own (``threading.local``); the seed and the test's
+id are strings replaced whole, between tests.
 """
 
 from __future__ import annotations

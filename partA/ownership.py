@@ -39,6 +39,17 @@ the swap never changes what the server's code sees. Reads are not checked.
 thread accounted for it once it ended (``unjoined``): joined it, or saw it
 end (``is_alive()`` False, asked by a thread other than the test's own).
 Seeing a thread end is a message from it, like a join.
+
+What it assumes of the interpreter: nothing of its lock. The checker's own
+tables (every clock, the writes, the violations) change only under
+``_lock``, or, for a queue's clocks, under that queue's own mutex, which
+``Queue._put`` and ``_get`` run under. Outside them: each thread reads its
+own clock, which only it changes apart from ``_forget_clocks`` (which drops
+it whole); the list of threads started and the dict of threads joined get
+single calls (``append``, ``setdefault``), atomic on their object in
+free-threaded CPython as with the lock; ``moved_at`` and ``_watches`` are
+replaced whole. So the verdict is the same with the interpreter lock or
+without it: it depends on the messages, never on how threads interleave.
 """
 
 from __future__ import annotations
@@ -518,10 +529,11 @@ class Watch:
         self, holder: object, name: str, first: Write, second: Write, read=False
     ) -> None:
         state = self._name(holder, name)
-        if state in self._reported or len(self.violations) >= self.MAX_VIOLATIONS:
-            return
-        self._reported.add(state)
-        self.violations.append(Violation(state, first, second, read))
+        with _lock:  # a look, then a change: two threads must not both report it
+            if state in self._reported or len(self.violations) >= self.MAX_VIOLATIONS:
+                return
+            self._reported.add(state)
+            self.violations.append(Violation(state, first, second, read))
 
     def _name(self, holder: object, name: str) -> str:
         if isinstance(holder, _RECORDING):
