@@ -38,6 +38,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import xml.etree.ElementTree as ElementTree
 import zipfile
 from collections.abc import Callable
@@ -80,6 +81,7 @@ class Tree:
         environment = dict(os.environ)
         for name in ("PYTHONPATH", "PYTEST_ADDOPTS", "VIRTUAL_ENV"):
             environment.pop(name, None)  # the student's shell has none of ours
+        started = time.monotonic()
         result = subprocess.run(
             args,
             cwd=self.path,
@@ -89,7 +91,10 @@ class Tree:
             timeout=SECONDS,
             **options,
         )
-        self.log.append(f"$ {shlex.join(map(str, args))}  -> exit {result.returncode}")
+        self.log.append(
+            f"$ {shlex.join(map(str, args))}  -> exit {result.returncode}"
+            f" in {time.monotonic() - started:.1f} s"
+        )
         return result
 
 
@@ -323,9 +328,8 @@ def test_student_tree_works_as_its_documents_say(
             lay_reference_over(tree)
             run_documented(tree, [c for c in commands if "venv" not in c[1]])
             check_grade(tree, tmp_path)
-    except BaseException:
-        print("\n".join(tree.log))  # pytest shows it with the failure
-        raise
+    finally:
+        print("\n".join(tree.log))  # pytest shows it with a failure, or with -rP
 
 
 def lay_reference_over(tree: Tree) -> None:
@@ -343,9 +347,11 @@ def check_grade(tree: Tree, tmp_path: Path) -> None:
         "--settings",
         str(settings_file(tree, tmp_path)),
     ]
+    started = time.monotonic()
     result = subprocess.run(
         args, cwd=ROOT, capture_output=True, text=True, timeout=SECONDS
     )
+    tree.log.append(f"$ {shlex.join(args)}  -> in {time.monotonic() - started:.1f} s")
     graded = json.loads(results.read_text())
     assert graded["score"] == max_score(graded), (
         f"the reference, handed in as the handout says, got {graded['score']}:\n"
