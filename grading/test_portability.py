@@ -2,11 +2,11 @@
 version each module, function and syntax first appeared in. Nothing in it
 may need a Python newer than 3.10.
 
-3.11 runs here; 3.10 and 3.12 run the student's suites where pyenv has them
-(``tools/pyenv-pythons``), and 3.13 and 3.14 every suite in Debian chroots
+3.11 runs here; 3.10, 3.12 and 3.13 run the student's suites where pyenv has
+them (``tools/pyenv-pythons``), and 3.14 every suite in a Debian chroot
 (``tools/other-pythons``), both from ``.ci/run``. Reading covers what those
-runs do not: the grading code on 3.10 and 3.12 (3.10's also runs in the
-Gradescope image test).
+runs do not: the grading code on 3.10, 3.12 and 3.13 (3.10's also runs in
+the Gradescope image test).
 """
 
 from __future__ import annotations
