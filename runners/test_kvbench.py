@@ -193,7 +193,12 @@ def test_server_pid_reports_memory_and_threads(port: int) -> None:
 def test_worst_time_to_first_reply_counts_from_connecting(late_port: int) -> None:
     status, report = run_json("--port", str(late_port), *SHORT_RUN, "--warmup", "1")
     assert_clean(status, report)
-    assert report["first_reply_ms"] >= LATE_SECONDS * 1000, report
+    # Counted from the start of the measured run (after the warm-up, 1 s), it
+    # would be near 0. kvbench stamps a connection when it sees its connect
+    # complete, which on a busy machine can be a moment after the server
+    # accepted it and began its wait: so not the whole LATE_SECONDS (399.991 ms
+    # was seen under load), but far more than half of it.
+    assert report["first_reply_ms"] >= LATE_SECONDS * 1000 / 2, report
     text = run_kvbench("--port", str(late_port), *SHORT_RUN).stdout
     assert "first reply  worst " in text, text
 
