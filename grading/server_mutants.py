@@ -22,6 +22,7 @@ from partA.server import (
     GONE,
     LEFT,
     RECV_SIZE,
+    REQUESTS,
     STOP,
     KeyValueServer,
     LineSplitter,
@@ -411,6 +412,87 @@ class GlobalDropCounter(KeyValueServer):
         answer.put((self._active, _left - self._base))
 
 
+# ----- deadlocks: every thread waits, and nothing will wake any -------------
+#
+# The shapes students write. Each fails at once with the deadlock the
+# harness finds (partA/deadlock.py), naming the threads, their lines and
+# what each waits for, instead of waiting out the tests' deadlines.
+
+REPLY = "reply"  # the coordinator's note to itself: (REPLY, client, replies)
+
+
+class CloseJoinsReaderFirst(KeyValueServer):
+    """On close(), the coordinator joins each client's reader before it shuts
+    the client's socket down: the reader sits in ``recv`` for ever."""
+
+    def _on_stop(self, _: None, __: None) -> None:
+        self._stopping = True
+        for client in list(self._clients.values()):
+            client.reader.join()  # the socket is shut down below: too late
+            _shutdown(client.conn)
+            self._stop_client(client)
+
+
+class CoordinatorPostsToItself(KeyValueServer):
+    """A bounded inbox (8), and readers that post without waiting for their
+    turn; the coordinator posts its replies to its own inbox, to send them
+    later: once readers have filled the inbox, it waits for room that only
+    it could make."""
+
+    def __init__(self, store) -> None:
+        super().__init__(store)
+        self._inbox = queue.Queue(8)
+        self._handlers[REPLY] = self._reply_all_now
+
+    def _submit(self, client: _Client, requests: list[Request]) -> None:
+        self._inbox.put((REQUESTS, client, requests))
+
+    def _on_batch(self, client: _Client, requests: list[Request]) -> None:
+        self._on_requests(client, requests)
+
+    def _reply_all(self, client: _Client, replies: list[bytes]) -> None:
+        self._inbox.put((REPLY, client, replies))  # sent when its turn comes
+
+    def _reply_all_now(self, client: _Client, replies: list[bytes]) -> None:
+        super()._reply_all(client, replies)
+
+
+class WriterCreditForgotten(KeyValueServer):
+    """The writer grants the coordinator a credit (``client.ready``) after
+    each reply it sends, and the coordinator takes one before it queues a
+    reply; nobody grants the first: the coordinator waits for the writer,
+    and the writer for the coordinator, each on the other's queue."""
+
+    def _admit(self, client: _Client) -> None:
+        client.ready = queue.Queue(1)  # should start with one credit in it
+        client.sends_now = False  # every reply goes through the writer
+        super()._admit(client)
+
+    def _queue(self, client: _Client, reply: bytes) -> None:
+        client.ready.get()
+        super()._queue(client, reply)
+
+    def _send(self, client: _Client, data: bytes) -> bool:
+        sent = super()._send(client, data)
+        client.ready.put(True)
+        return sent
+
+
+class WriterWaitsForUnsetEvent(KeyValueServer):
+    """Each writer waits for ``client.welcomed`` before it sends anything; it
+    was meant to be set by the coordinator when the client joined, and
+    nothing sets it."""
+
+    def _admit(self, client: _Client) -> None:
+        client.welcomed = threading.Event()
+        client.sends_now = False  # every reply goes through the writer
+        super()._admit(client)
+
+    def _send(self, client: _Client, data: bytes) -> bool:
+        client.welcomed.wait()
+        return super()._send(client, data)
+
+
 # Which suite must catch each mutant, and a phrase its failure message holds.
 CAUGHT_BY = {
     "UnboundedOutbox": ("test_slow_client.py", "none were dropped"),
@@ -439,6 +521,11 @@ CAUGHT_BY = {
     "WriterSharesPending": ("test_slow_client.py", "_Client.pending written by"),
     "PolledClosedFlag": ("test_basic.py", "self._closed written by the test's thread"),
     "ReaderPeeksStore": ("test_basic.py", "two threads used the store"),
+    # deadlocks: the one sentence that says why nothing moves
+    "CloseJoinsReaderFirst": ("test_basic.py", "shut a socket down before"),
+    "CoordinatorPostsToItself": ("test_basic.py", "the only thread that takes"),
+    "WriterCreditForgotten": ("test_basic.py", "each waits for the other"),
+    "WriterWaitsForUnsetEvent": ("test_basic.py", "which nothing sets"),
 }
 
 
