@@ -435,14 +435,13 @@ class CloseJoinsReaderFirst(KeyValueServer):
 
 class CoordinatorPostsToItself(KeyValueServer):
     """A bounded inbox (8), and readers that post without waiting for their
-    turn; the coordinator posts its replies to its own inbox, to send them
-    later: once readers have filled the inbox, it waits for room that only
-    it could make."""
+    turn; the coordinator posts each reply to its own inbox, to send it
+    later: once the inbox is full, it waits for room that only it could make."""
 
     def __init__(self, store) -> None:
         super().__init__(store)
         self._inbox = queue.Queue(8)
-        self._handlers[REPLY] = self._reply_all_now
+        self._handlers[REPLY] = self._reply_now
 
     def _submit(self, client: _Client, requests: list[Request]) -> None:
         self._inbox.put((REQUESTS, client, requests))
@@ -451,31 +450,22 @@ class CoordinatorPostsToItself(KeyValueServer):
         self._on_requests(client, requests)
 
     def _reply_all(self, client: _Client, replies: list[bytes]) -> None:
-        self._inbox.put((REPLY, client, replies))  # sent when its turn comes
+        for reply in replies:
+            self._inbox.put((REPLY, client, reply))  # sent when its turn comes
 
-    def _reply_all_now(self, client: _Client, replies: list[bytes]) -> None:
-        super()._reply_all(client, replies)
+    def _reply_now(self, client: _Client, reply: bytes) -> None:
+        super()._reply_all(client, [reply])
 
 
-class WriterCreditForgotten(KeyValueServer):
-    """The writer grants the coordinator a credit (``client.ready``) after
-    each reply it sends, and the coordinator takes one before it queues a
-    reply; nobody grants the first: the coordinator waits for the writer,
-    and the writer for the coordinator, each on the other's queue."""
+class ReaderTakesTwoTurns(KeyValueServer):
+    """The reader waits for its turn (the coordinator's acknowledgement)
+    before it posts a batch, and again after it, to be sure: one
+    acknowledgement taken twice. At its second batch, the reader waits for
+    the coordinator's queue, and the coordinator for the reader's."""
 
-    def _admit(self, client: _Client) -> None:
-        client.ready = queue.Queue(1)  # should start with one credit in it
-        client.sends_now = False  # every reply goes through the writer
-        super()._admit(client)
-
-    def _queue(self, client: _Client, reply: bytes) -> None:
-        client.ready.get()
-        super()._queue(client, reply)
-
-    def _send(self, client: _Client, data: bytes) -> bool:
-        sent = super()._send(client, data)
-        client.ready.put(True)
-        return sent
+    def _submit(self, client: _Client, requests: list[Request]) -> None:
+        super()._submit(client, requests)
+        client.turn.get()  # "wait until the coordinator has it"
 
 
 class WriterWaitsForUnsetEvent(KeyValueServer):
@@ -524,7 +514,7 @@ CAUGHT_BY = {
     # deadlocks: the one sentence that says why nothing moves
     "CloseJoinsReaderFirst": ("test_basic.py", "shut a socket down before"),
     "CoordinatorPostsToItself": ("test_basic.py", "the only thread that takes"),
-    "WriterCreditForgotten": ("test_basic.py", "each waits for the other"),
+    "ReaderTakesTwoTurns": ("test_basic.py", "each waits for the other"),
     "WriterWaitsForUnsetEvent": ("test_basic.py", "which nothing sets"),
 }
 
