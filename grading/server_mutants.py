@@ -511,13 +511,46 @@ CAUGHT_BY = {
     "WriterSharesPending": ("test_slow_client.py", "_Client.pending written by"),
     "PolledClosedFlag": ("test_basic.py", "self._closed written by the test's thread"),
     "ReaderPeeksStore": ("test_basic.py", "two threads used the store"),
-    # deadlocks: the one sentence that says why nothing moves
-    "CloseJoinsReaderFirst": ("test_basic.py", "shut a socket down before"),
-    "CoordinatorPostsToItself": ("test_basic.py", "the only thread that takes"),
-    "ReaderTakesTwoTurns": ("test_basic.py", "each waits for the other"),
-    "WriterWaitsForUnsetEvent": ("test_basic.py", "which nothing sets"),
 }
 
+
+# Deadlocks, and what their failure must say on every run: the sentence that
+# names the threads and why nothing moves, and the server's line where one of
+# them waits. They fail at once (partA/deadlock.py), so they are not in the
+# grader's self-check (CAUGHT_BY above): test_server_mutants runs them.
+DEADLOCKS = {
+    "CloseJoinsReaderFirst": (
+        "test_basic.py",
+        "coordinator waits in join() for reader-",
+        "on client 0's connection, which nothing will shut down: shut a socket "
+        "down before joining its reader",
+        "`client.reader.join()",
+    ),
+    "BlockingCoordinator": (
+        "test_slow_client.py",
+        "coordinator waits for room in _Client.outbox, 501 of 501 full, which writer-",
+        "does not read: a client that does not read must slow nobody down",
+        "`client.outbox.put(reply)`",
+    ),
+    "CoordinatorPostsToItself": (
+        "test_basic.py",
+        "coordinator waits for room in self._inbox, 8 of 8 full, and it is the "
+        "only thread that takes from it",
+        "`self._inbox.put((REPLY, client, reply))",
+    ),
+    "ReaderTakesTwoTurns": (
+        "test_basic.py",
+        "coordinator waits for an item on self._inbox, which reader-",
+        "waits for an item on _Client.turn, which coordinator puts on: each waits "
+        "for the other",
+        "`client.turn.get()",
+    ),
+    "WriterWaitsForUnsetEvent": (
+        "test_basic.py",
+        "waits on _Client.welcomed (an Event), which nothing sets",
+        "`client.welcomed.wait()`",
+    ),
+}
 
 # Races that depend on timing: how often a run catches them, with the race
 # amplifier (--stress 1) and without, is measured by grading/measure_partA.py.

@@ -401,7 +401,7 @@ class ServerUnderTest:
                 self.watch.watch_classes(type(self.server))
             self.port = self.call("start(0)", self.server.start, 0)
         except BaseException:  # a stub, say: no close() will stop the watch
-            self.watch.stop()
+            self._stop_watching()
             raise
 
     def _watch_for_deadlock(self) -> None:
@@ -413,7 +413,15 @@ class ServerUnderTest:
             return [test, *(t for t in threading.enumerate() if _drives_clients(t))]
 
         def threads() -> list[threading.Thread]:
-            return [t for t, _ in self.threads_alive() if not _drives_clients(t)]
+            """The server's live threads; none if a thread unknown to the
+            harness runs (started with ``_thread``, say): it could be busy."""
+            alive = self.threads_alive()
+            known = {t.ident for t in self._threads_before} | {
+                t.ident for t, _ in alive
+            }
+            if set(sys._current_frames()) - known:
+                return []
+            return [t for t, _ in alive if not _drives_clients(t)]
 
         _finder = self.finder = deadlock.Finder(
             self.server,
