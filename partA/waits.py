@@ -94,6 +94,10 @@ def _socket_stuck(sock: socket.socket, kind: str) -> bool:
     try:
         if sock.gettimeout() is not None or sock.fileno() == -1:
             return False
+        if hasattr(select, "poll"):  # no limit on the descriptor's number
+            poll = select.poll()
+            poll.register(sock, select.POLLOUT if kind == "send" else select.POLLIN)
+            return not poll.poll(0)
         readable, writable, _ = select.select([sock], [sock], [], 0)
     except (OSError, ValueError):
         return False
