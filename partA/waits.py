@@ -318,7 +318,24 @@ def _queue_wait(box: object, function: str, names: dict[int, str]) -> str:
     if not isinstance(box, queue.Queue):
         return f"{function}() on {name}"
     size, most = box.qsize(), box.maxsize
+    putters, getters = ownership.users(box)
     if function == "get":
-        return f"get() from {name}, empty"
+        return f"get() from {name}, empty{_used_by(putters, 'put on by')}"
     full = f"full, {size} of {most}" if most > 0 else f"{size} items"
-    return f"put() on {name}, {full}"
+    return f"put() on {name}, {full}{_used_by(getters, 'taken from by')}"
+
+
+def _used_by(users: dict[threading.Thread, int], verb: str) -> str:
+    """ "; taken from by writer-1": who used a queue so, most often first."""
+    if not users:
+        return ""
+    ranked = sorted(users, key=lambda thread: -users[thread])
+    named = [thread.name for thread in ranked if not _test_call(thread)]
+    if len(named) < len(ranked):  # one thread a call: said once
+        named.append("the test's calls")
+    return f"; {verb} {_who(named)}"
+
+
+def _test_call(thread: threading.Thread) -> bool:
+    """A harness thread that ran one of the server's methods for the test."""
+    return thread.name.startswith("test-call")
