@@ -27,7 +27,11 @@ Nothing here sleeps to order events: tests wait for replies, or poll a
 condition with ``wait_until`` and a deadline. Deadlines are ceilings that a
 working server never comes near, however slow the machine (see
 ``Patience``); reaching one is reported in words, with where the server's
-threads wait (``waits.py``).
+threads wait (``waits.py``). A server that can never move again (every
+thread it started waits for another, or for a client that waits for the
+server) fails at once, with why (``deadlock.py``): the waits that mark a
+test thread as waiting for the server (``deadlock.test_waits``) are those
+that do nothing else until it answers.
 
 Nothing a test records outlives it: the checker's clocks are dropped when
 its watch stops, the sockets and the server's ends are held weakly, and the
