@@ -330,6 +330,8 @@ def _used_by(users: dict[threading.Thread, int], verb: str) -> str:
     if not users:
         return ""
     ranked = sorted(users, key=lambda thread: -users[thread])
+    if users[ranked[0]] > 1:  # a thread that used it once set it up: left out
+        ranked = [thread for thread in ranked if users[thread] > 1]
     named = [thread.name for thread in ranked if not _test_call(thread)]
     if len(named) < len(ranked):  # one thread a call: said once
         named.append("the test's calls")
