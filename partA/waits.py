@@ -114,15 +114,19 @@ def report(
     ``connection(sock)``: whose connection a server socket is, in words
     ("client 3's connection"), for a thread in ``recv`` or ``sendall``.
     """
-    places: dict[str, list[str]] = {}
+    places: dict[str, list[Wait]] = {}
     for wait in waits_of(server, threads):
-        if connection is not None and wait.kind in ("recv", "send"):
-            wait.said = wait.said.replace("a socket", connection(wait.on))
         place = f"{wait.where}: {wait.said}" if wait.said else wait.where
-        places.setdefault(place, []).append(wait.thread.name)
+        places.setdefault(place, []).append(wait)
     if not places:
         return ""
-    lines = [f"  {_who(names_)}: {place}" for place, names_ in places.items()]
+    lines = []
+    for place, found in places.items():
+        if connection is not None and found[0].kind in ("recv", "send"):
+            one = len(found) == 1
+            whose = connection(found[0].on) if one else "its own client's connection"
+            place = place.replace("a socket", whose)
+        lines.append(f"  {_who([w.thread.name for w in found])}: {place}")
     return "where the server's threads wait now:\n" + "\n".join(lines)
 
 
