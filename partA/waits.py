@@ -243,8 +243,9 @@ def _waits_on(
         if where == _SOCKET_FILE and function == "accept":
             return Wait(thread, "", "accept", me, said="accept(), no connection")
         if where == _OWNERSHIP_FILE and isinstance(me, ownership._SimpleQueue):
-            timed = _timed(frame)
-            return Wait(thread, "", "get", me, timed, f"{function}() on a SimpleQueue")
+            kind = "get" if function == "get" else ""  # a put never waits
+            said = f"{function}() on {names.get(id(me), 'a SimpleQueue')}"
+            return Wait(thread, "", kind, me, _timed(frame), said)
         if where == _QUEUE_FILE and function in ("get", "put"):
             said = _queue_wait(me, function, names)
             return Wait(thread, "", function, me, _timed(frame), said)
