@@ -22,6 +22,7 @@ from partA.server import (
     GONE,
     LEFT,
     RECV_SIZE,
+    REQUESTS,
     STOP,
     KeyValueServer,
     LineSplitter,
@@ -411,6 +412,77 @@ class GlobalDropCounter(KeyValueServer):
         answer.put((self._active, _left - self._base))
 
 
+# ----- deadlocks: every thread waits, and nothing will wake any -------------
+#
+# The shapes students write. Each fails at once with the deadlock the
+# harness finds (partA/deadlock.py), naming the threads, their lines and
+# what each waits for, instead of waiting out the tests' deadlines.
+
+REPLY = "reply"  # the coordinator's note to itself: (REPLY, client, replies)
+
+
+class CloseJoinsReaderFirst(KeyValueServer):
+    """On close(), the coordinator joins each client's reader before it shuts
+    the client's socket down: the reader sits in ``recv`` for ever."""
+
+    def _on_stop(self, _: None, __: None) -> None:
+        self._stopping = True
+        for client in list(self._clients.values()):
+            client.reader.join()  # the socket is shut down below: too late
+            _shutdown(client.conn)
+            self._stop_client(client)
+
+
+class CoordinatorPostsToItself(KeyValueServer):
+    """A bounded inbox (8), and readers that post without waiting for their
+    turn; the coordinator posts each reply to its own inbox, to send it
+    later: once the inbox is full, it waits for room that only it could make."""
+
+    def __init__(self, store) -> None:
+        super().__init__(store)
+        self._inbox = queue.Queue(8)
+        self._handlers[REPLY] = self._reply_now
+
+    def _submit(self, client: _Client, requests: list[Request]) -> None:
+        self._inbox.put((REQUESTS, client, requests))
+
+    def _on_batch(self, client: _Client, requests: list[Request]) -> None:
+        self._on_requests(client, requests)
+
+    def _reply_all(self, client: _Client, replies: list[bytes]) -> None:
+        for reply in replies:
+            self._inbox.put((REPLY, client, reply))  # sent when its turn comes
+
+    def _reply_now(self, client: _Client, reply: bytes) -> None:
+        super()._reply_all(client, [reply])
+
+
+class ReaderTakesTwoTurns(KeyValueServer):
+    """The reader waits for its turn (the coordinator's acknowledgement)
+    before it posts a batch, and again after it, to be sure: one
+    acknowledgement taken twice. At its second batch, the reader waits for
+    the coordinator's queue, and the coordinator for the reader's."""
+
+    def _submit(self, client: _Client, requests: list[Request]) -> None:
+        super()._submit(client, requests)
+        client.turn.get()  # "wait until the coordinator has it"
+
+
+class WriterWaitsForUnsetEvent(KeyValueServer):
+    """Each writer waits for ``client.welcomed`` before it sends anything; it
+    was meant to be set by the coordinator when the client joined, and
+    nothing sets it."""
+
+    def _admit(self, client: _Client) -> None:
+        client.welcomed = threading.Event()
+        client.sends_now = False  # every reply goes through the writer
+        super()._admit(client)
+
+    def _send(self, client: _Client, data: bytes) -> bool:
+        client.welcomed.wait()
+        return super()._send(client, data)
+
+
 # Which suite must catch each mutant, and a phrase its failure message holds.
 CAUGHT_BY = {
     "UnboundedOutbox": ("test_slow_client.py", "none were dropped"),
@@ -441,6 +513,44 @@ CAUGHT_BY = {
     "ReaderPeeksStore": ("test_basic.py", "two threads used the store"),
 }
 
+
+# Deadlocks, and what their failure must say on every run: the sentence that
+# names the threads and why nothing moves, and the server's line where one of
+# them waits. They fail at once (partA/deadlock.py), so they are not in the
+# grader's self-check (CAUGHT_BY above): test_server_mutants runs them.
+DEADLOCKS = {
+    "CloseJoinsReaderFirst": (
+        "test_basic.py",
+        "coordinator waits in join() for reader-",
+        "on client 0's connection, which nothing will shut down: shut a socket "
+        "down before joining its reader",
+        "`client.reader.join()",
+    ),
+    "BlockingCoordinator": (
+        "test_slow_client.py",
+        "coordinator waits for room in _Client.outbox, 501 of 501 full, which writer-",
+        "does not read: a client that does not read must slow nobody down",
+        "`client.outbox.put(reply)`",
+    ),
+    "CoordinatorPostsToItself": (
+        "test_basic.py",
+        "coordinator waits for room in self._inbox, 8 of 8 full, and it is the "
+        "only thread that takes from it",
+        "`self._inbox.put((REPLY, client, reply))",
+    ),
+    "ReaderTakesTwoTurns": (
+        "test_basic.py",
+        "coordinator waits for an item on self._inbox, which reader-",
+        "waits for an item on _Client.turn, which coordinator puts on: each waits "
+        "for the other",
+        "`client.turn.get()",
+    ),
+    "WriterWaitsForUnsetEvent": (
+        "test_basic.py",
+        "waits on _Client.welcomed (an Event), which nothing sets",
+        "`client.welcomed.wait()`",
+    ),
+}
 
 # Races that depend on timing: how often a run catches them, with the race
 # amplifier (--stress 1) and without, is measured by grading/measure_partA.py.

@@ -12,13 +12,16 @@ import sys
 
 import pytest
 
-from grading.server_mutants import CAUGHT_BY, ROBUSTNESS_CAUGHT_BY
+from grading.server_mutants import CAUGHT_BY, DEADLOCKS, ROBUSTNESS_CAUGHT_BY
 from grading.suite_runs import ROOT, run_suite
 
 ALL_CAUGHT_BY = CAUGHT_BY | ROBUSTNESS_CAUGHT_BY
 
+# The harness's own deadlines: a deadlock must end the test long before them.
+PATIENT = {"KV_REPLY_TIMEOUT": "20", "KV_CALL_TIMEOUT": "10"}
 
-@pytest.mark.parametrize("mutant", sorted(ALL_CAUGHT_BY))
+
+@pytest.mark.parametrize("mutant", sorted(set(ALL_CAUGHT_BY) - set(DEADLOCKS)))
 def test_suite_catches_mutant(mutant: str) -> None:
     suite, phrase = ALL_CAUGHT_BY[mutant]
     result = run_suite(f"grading.server_mutants:{mutant}", suite)
@@ -27,6 +30,19 @@ def test_suite_catches_mutant(mutant: str) -> None:
     assert phrase in output, (
         f"{mutant} failed {suite}, not saying {phrase!r}:\n{output}"
     )
+
+
+@pytest.mark.parametrize("mutant", sorted(DEADLOCKS))
+def test_deadlock_is_found_and_explained(mutant: str) -> None:
+    """A deadlocking server fails at once, not at a deadline, and the failure
+    names the threads, why nothing moves, and a line where one waits."""
+    suite, *phrases = DEADLOCKS[mutant]
+    result = run_suite(f"grading.server_mutants:{mutant}", suite, env=PATIENT)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, f"{suite} did not fail on {mutant}:\n{output}"
+    assert "(the server is deadlocked: see below)" in output, output
+    for phrase in phrases:
+        assert phrase in output, f"{mutant}: {phrase!r} not said:\n{output}"
 
 
 def test_reference_passes_the_same_way() -> None:

@@ -27,7 +27,11 @@ Nothing here sleeps to order events: tests wait for replies, or poll a
 condition with ``wait_until`` and a deadline. Deadlines are ceilings that a
 working server never comes near, however slow the machine (see
 ``Patience``); reaching one is reported in words, with where the server's
-threads wait (``waits.py``).
+threads wait (``waits.py``). A server that can never move again (every
+thread it started waits for another, or for a client that waits for the
+server) fails at once, with why (``deadlock.py``): the waits that mark a
+test thread as waiting for the server (``deadlock.test_waits``) are those
+that do nothing else until it answers.
 
 Nothing a test records outlives it: the checker's clocks are dropped when
 its watch stops, the sockets and the server's ends are held weakly, and the
@@ -68,7 +72,7 @@ try:  # not on Windows: see _unread
 except ImportError:
     fcntl = termios = None
 
-from partA import amplifier, ownership, picture, waits
+from partA import amplifier, deadlock, ownership, picture, waits
 from partA.kvstore import InMemoryKVStore, KVStore
 
 REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
@@ -89,8 +93,14 @@ OWNERSHIP = os.environ.get("KV_OWNERSHIP", "on") != "off"
 """Whether the ownership checker watches the server (``KV_OWNERSHIP=off``: not)."""
 
 ownership.install()  # before the server's module is imported: see install()
+waits.watch_sockets()  # a thread's wait on a socket, seen (for deadlock.py)
 
 DEFAULT_SERVER = "partA.server:KeyValueServer"
+
+
+def _drives_clients(thread: threading.Thread) -> bool:
+    """A thread of ``run_clients``: it drives one test client."""
+    return thread.name.startswith("test-client-")
 
 
 def load_server_class(spec: str) -> type:
@@ -112,6 +122,8 @@ def load_server_class(spec: str) -> type:
 
 _slowness = 1.0
 _moved_at = time.monotonic()  # the harness's own sightings: see moved()
+_finder: deadlock.Finder | None = None  # the server under test's, while it runs
+_found = threading.local()  # .verdict: the deadlock this thread's last wait met
 
 
 def slow_down(factor: float) -> None:
@@ -126,14 +138,30 @@ def moved() -> None:
     _moved_at = time.monotonic()  # one float, replaced whole: no lock needed
 
 
+def last_moved() -> float:
+    """When the server (or a client, getting bytes) last did anything."""
+    return max(_moved_at, ownership.moved_at)
+
+
+def deadlocked() -> str:
+    """Why the server under test can never move again, if it cannot; else ''
+    (``deadlock.py``: asked while a test waits for it)."""
+    finder = _finder
+    return finder.found() if finder is not None else ""
+
+
 class Patience:
     """A wait for the server: over once it has been idle for ``limit`` seconds,
-    or after ``PATIENCE_CAP`` times that in all (both times the slowdown)."""
+    or after ``PATIENCE_CAP`` times that in all (both times the slowdown), or
+    at once if the server is deadlocked (``deadlocked``)."""
 
     def __init__(self, limit: float) -> None:
         self.limit = limit * _slowness
         self.cap = self.limit * PATIENCE_CAP
         self.started = time.monotonic()
+        self.deadlock = ""  # why the server can never move again, once found
+        if limit != math.inf:
+            _found.verdict = ""
 
     @classmethod
     def fixed(cls, seconds: float) -> Patience:
@@ -144,12 +172,16 @@ class Patience:
 
     def idle(self) -> float:
         """Seconds since the server (or this wait) last moved."""
-        last = max(self.started, _moved_at, ownership.moved_at)
+        last = max(self.started, last_moved())
         return time.monotonic() - last
 
     def over(self) -> bool:
         elapsed = time.monotonic() - self.started
-        return elapsed > self.cap or self.idle() > self.limit
+        if elapsed > self.cap or self.idle() > self.limit:
+            return True
+        if self.limit != math.inf and not self.deadlock:
+            self.deadlock = _found.verdict = deadlocked()
+        return bool(self.deadlock)
 
     def remaining(self) -> float:
         """Seconds to the cap (the most a single wait inside it should take)."""
@@ -158,6 +190,8 @@ class Patience:
     def waited(self) -> str:
         """How long it waited, in words: "20 s (the server did nothing ...)"."""
         elapsed = time.monotonic() - self.started
+        if self.deadlock:
+            return f"{elapsed:.0f} s (the server is deadlocked: see below)"
         if self.idle() > self.limit:
             idle = f"the last {self.idle():.0f} s" if elapsed > self.idle() + 1 else ""
             return f"{elapsed:.0f} s (the server did nothing {idle or 'meanwhile'})"
@@ -179,7 +213,8 @@ def wait_until(
     while not condition():
         if patience.over():
             said = waiting_for if isinstance(waiting_for, str) else waiting_for()
-            pytest.fail(f"waited {patience.waited()} for {said}", pytrace=False)
+            why = f"\n{patience.deadlock}" if patience.deadlock else ""
+            pytest.fail(f"waited {patience.waited()} for {said}{why}", pytrace=False)
         time.sleep(0.005)
 
 
@@ -381,12 +416,63 @@ class ServerUnderTest:
         try:
             self.server = self.call("the constructor", server_class, self.store)
             self.watch.server = self.server
+            self._watch_for_deadlock()
             if OWNERSHIP and not watching_early:  # made by a function: watch it now
                 self.watch.watch_classes(type(self.server))
             self.port = self.call("start(0)", self.server.start, 0)
         except BaseException:  # a stub, say: no close() will stop the watch
-            self.watch.stop()
+            self._stop_watching()
             raise
+
+    def _watch_for_deadlock(self) -> None:
+        """Have the waits of this test end at once should the server deadlock."""
+        global _finder
+        test = threading.current_thread()
+
+        def drivers() -> list[threading.Thread]:
+            return [test, *(t for t in threading.enumerate() if _drives_clients(t))]
+
+        def threads() -> list[threading.Thread]:
+            """The server's live threads; none if a thread unknown to the
+            harness runs (started with ``_thread``, say): it could be busy."""
+            alive = self.threads_alive()
+            known = {t.ident for t in self._threads_before} | {
+                t.ident for t, _ in alive
+            }
+            if set(sys._current_frames()) - known:
+                return []
+            return [t for t, _ in alive if not _drives_clients(t)]
+
+        _finder = self.finder = deadlock.Finder(
+            self.server,
+            threads,
+            drivers,
+            last_moved,
+            self.client_of,
+            _slowness,
+        )
+
+    def threads_alive(self) -> list[tuple[threading.Thread, float]]:
+        """The threads started while the server ran that are alive now."""
+        alive = set(threading.enumerate())  # not is_alive(): the checker watches it
+        return [(thread, at) for thread, at in self.watch.started if thread in alive]
+
+    def client_of(self, sock: object) -> TestClient | None:
+        """The test client at the other end of a server socket, if any."""
+        try:
+            peer = sock.getpeername()
+        except (OSError, AttributeError):
+            return None
+        for client in self.clients:
+            with contextlib.suppress(OSError):
+                if client.sock.getsockname() == peer:
+                    return client
+        return None
+
+    def connection(self, sock: object) -> str:
+        """A server socket, in words: "client 3's connection"."""
+        client = self.client_of(sock)
+        return f"{client.role}'s connection" if client else "a connection"
 
     def call(self, what: str, function: Callable, *args: object) -> object:
         """Run ``function(*args)`` in a helper thread; fail if it hangs."""
@@ -401,9 +487,10 @@ class ServerUnderTest:
         threading.Thread(target=run, name=f"test-call {what}", daemon=True).start()
         patience = Patience(CALL_TIMEOUT)
         ok = value = None
-        while ok is None and not patience.over():
-            with contextlib.suppress(queue.Empty):
-                ok, value = outcome.get(timeout=0.1)
+        with deadlock.test_waits():
+            while ok is None and not patience.over():
+                with contextlib.suppress(queue.Empty):
+                    ok, value = outcome.get(timeout=0.1)
         if ok is None:  # failing outside the except clause: no queue.Empty shown
             pytest.fail(
                 f"{what} did not return within {patience.waited()}: it must not "
@@ -489,12 +576,16 @@ class ServerUnderTest:
             self.cut_requests.append((method, key, values))
 
     def where_threads_wait(self) -> str:
-        """For a wait that ran out: where the server's live threads wait now,
-        as lines to end its message with (see ``waits``); '' if none."""
+        """For a wait that ran out: why the server is deadlocked, if it is
+        (see ``deadlock``), and where its live threads wait now, as lines to
+        end its message with (see ``waits``); '' if none."""
         server = getattr(self, "server", None)
         threads = [t for t, _ in self.watch.started if not t.name.startswith("test-")]
-        said = waits.report(server, threads) if server is not None else ""
-        return f"\n{said}" if said else ""
+        said = (
+            waits.report(server, threads, self.connection) if server is not None else ""
+        )
+        verdict = getattr(_found, "verdict", "")  # this thread's wait's
+        return "".join(f"\n{text}" for text in (verdict, said) if text)
 
     def threads_started(self) -> list[tuple[threading.Thread, float, float | None]]:
         """The server's threads: (thread, when started, when joined or None)."""
@@ -545,7 +636,7 @@ class ServerUnderTest:
             try:
                 self.call("close()", self.server.close)
             finally:
-                self.watch.stop()
+                self._stop_watching()
             for client in self.clients:
                 client.close()
 
@@ -557,7 +648,7 @@ class ServerUnderTest:
         try:
             self.call("close()", self.server.close)  # with the clients connected
         finally:
-            self.watch.stop()
+            self._stop_watching()
         for client in self.clients:
             client.close()
         self.fail_on_cut_requests()
@@ -566,6 +657,12 @@ class ServerUnderTest:
         self._check_threads()
         self._check_joins()
         self._check_sockets()
+
+    def _stop_watching(self) -> None:
+        global _finder
+        self.watch.stop()
+        if _finder is getattr(self, "finder", None):
+            _finder = None
 
     def _check_races(self) -> None:
         if self.store.races:
@@ -718,9 +815,10 @@ class TestClient:
         patience, unsent = Patience(REPLY_TIMEOUT), memoryview(data)
         self.sock.settimeout(0.25)
         try:
-            while unsent and not patience.over():
-                with contextlib.suppress(TimeoutError):
-                    unsent = unsent[self.sock.send(unsent) :]
+            with deadlock.test_waits():
+                while unsent and not patience.over():
+                    with contextlib.suppress(TimeoutError):
+                        unsent = unsent[self.sock.send(unsent) :]
         except OSError as error:
             self.ended = _why(error)
         # Failing outside the except clause keeps the OSError out of the report.
@@ -822,10 +920,12 @@ class TestClient:
             wait = self.patience = Patience(REPLY_TIMEOUT)
         else:
             wait = Patience.fixed(timeout)
-        while b"\n" not in self._buffer:
-            if self.ended is not None or wait.over():
-                return None
-            self._receive(min(wait.remaining(), 0.25))
+        waiting = deadlock.test_waits() if timeout is None else contextlib.nullcontext()
+        with waiting:
+            while b"\n" not in self._buffer:
+                if self.ended is not None or wait.over():
+                    return None
+                self._receive(min(wait.remaining(), 0.25))
         line, _, self._buffer = self._buffer.partition(b"\n")
         self.note("received", repr(line[:80]))
         return line
@@ -855,12 +955,13 @@ class TestClient:
     def read_reply(self) -> bytes | None:
         """``read_line``, failing at once should the server cut a request."""
         self.patience = patience = Patience(REPLY_TIMEOUT)
-        while not patience.over():
-            line = self.read_line(0.25)
-            if line is not None or self.ended is not None:
-                return line
-            if self.harness is not None:
-                self.harness.fail_on_cut_requests()
+        with deadlock.test_waits():
+            while not patience.over():
+                line = self.read_line(0.25)
+                if line is not None or self.ended is not None:
+                    return line
+                if self.harness is not None:
+                    self.harness.fail_on_cut_requests()
         return None
 
     def lost_connection(self) -> str:
@@ -1146,13 +1247,14 @@ def run_clients(work: dict[TestClient, Callable[[TestClient], None]]) -> None:
     for thread in threads:
         thread.start()
     first = None
-    for _ in threads:
-        error = failures.get()
-        if error is not None and first is None:
-            first = error
-            for client in work:
-                with contextlib.suppress(OSError):
-                    client.sock.shutdown(socket.SHUT_RDWR)
+    with deadlock.test_waits():  # acts only once a client's thread has ended
+        for _ in threads:
+            error = failures.get()
+            if error is not None and first is None:
+                first = error
+                for client in work:
+                    with contextlib.suppress(OSError):
+                        client.sock.shutdown(socket.SHUT_RDWR)
     for thread in threads:
         thread.join()
     if first is not None:

@@ -112,6 +112,27 @@ def _note_move() -> None:
 
 _MAIN = threading.main_thread()
 
+note_move = _note_move  # for the harness's hooks: bytes a server thread moved
+
+
+def _used(box: object, role: str) -> None:
+    """Count a put or get of this thread on ``box`` (while a watch is on):
+    who puts on a queue and who takes from it, for the deadlock finder."""
+    me = _me()
+    if me is None or not _watches:
+        return
+    users = box.__dict__.get(role)
+    if users is None:
+        users = box.__dict__[role] = {}
+    users[me] = users.get(me, 0) + 1
+
+
+def users(box: object) -> tuple[dict[threading.Thread, int], dict]:
+    """The threads that have put on ``box`` and those that have taken from it
+    (a queue), with how many times each, while a watch was on."""
+    fields = box.__dict__ if hasattr(box, "__dict__") else {}
+    return dict(fields.get("_kv_putters", {})), dict(fields.get("_kv_getters", {}))
+
 
 def _forget_clocks() -> None:
     """Drop the clocks of every thread alive now (the test's own among them).
@@ -182,6 +203,7 @@ def _put(self: queue.Queue, item: object) -> None:
     if clocks is not None:
         clocks.append(_release() if _watches else None)
     _queue_put(self, item)
+    _used(self, "_kv_putters")
     _note_move()
 
 
@@ -191,6 +213,7 @@ def _get(self: queue.Queue) -> object:
     clocks = self.__dict__.get("_kv_clocks")
     if clocks:
         _acquire(clocks.popleft())
+    _used(self, "_kv_getters")
     _note_move()
     return item
 
@@ -203,11 +226,13 @@ def _any_order_queue(cls: type) -> None:
         if _watches:
             _merge_into(self, "_kv_puts", _release())
         put(self, item)
+        _used(self, "_kv_putters")
         _note_move()
 
     def _get_any(self: queue.Queue) -> object:
         item = get(self)
         _acquire(_copy_of(self, "_kv_puts"))
+        _used(self, "_kv_getters")
         _note_move()
         return item
 
@@ -221,6 +246,7 @@ class _SimpleQueue(queue.SimpleQueue):
         if _watches:
             _merge_into(self, "_kv_puts", _release())
         super().put(item, block, timeout)
+        _used(self, "_kv_putters")
         _note_move()
 
     def put_nowait(self, item: object) -> None:
@@ -229,6 +255,7 @@ class _SimpleQueue(queue.SimpleQueue):
     def get(self, block: bool = True, timeout: float | None = None) -> object:
         item = super().get(block, timeout)
         _acquire(_copy_of(self, "_kv_puts"))
+        _used(self, "_kv_getters")
         _note_move()
         return item
 

@@ -16,6 +16,13 @@ Threads that wait at the same place for the same thing are said once, with
 their number ("reader-0, reader-1 and 3 more"). Nothing here changes the
 server: frames are read with ``sys._current_frames()``, attributes without
 going through the classes' own ``__getattribute__``.
+
+``waits_of`` gives the same as ``Wait`` records, for the deadlock finder
+(``deadlock.py``): what kind of wait, on which object, and whether only
+another thread could end it now (``stuck``). A socket's ``recv``, ``send``
+and ``sendall`` are C calls with no frame of their own; ``watch_sockets()``
+(the harness calls it) puts a Python function in front of each, whose frame
+names the socket.
 """
 
 from __future__ import annotations
@@ -23,31 +30,126 @@ from __future__ import annotations
 import linecache
 import os
 import queue
+import select
+import socket
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from types import FrameType
+
+from partA import ownership
 
 _QUEUE_FILE = os.path.normcase(queue.__file__)
 _THREADING_FILE = os.path.normcase(threading.__file__)
+_SOCKET_FILE = os.path.normcase(socket.__file__)
+_OWNERSHIP_FILE = os.path.normcase(ownership.__file__)
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 
-def report(server: object, threads: Iterable[threading.Thread]) -> str:
-    """Lines saying where each live thread of ``threads`` waits; '' if none."""
-    frames = sys._current_frames()
-    files = _server_files(server)
-    names = _names(server)
-    alive = set(threading.enumerate())  # not is_alive(): the checker watches it
-    places: dict[str, list[str]] = {}
-    for thread in threads:
-        frame = frames.get(thread.ident) if thread in alive else None
-        if frame is None:
-            continue
-        places.setdefault(_place(frame, files, names), []).append(thread.name)
+@dataclass
+class Wait:
+    """Where one thread waits, and on what."""
+
+    thread: threading.Thread
+    where: str  # "server.py:51 `client.outbox.put(reply)`", or outside the code
+    kind: str = ""  # get, put, join, event, recv, send, accept; "" if not a wait
+    on: object = None  # the queue, thread, Event or socket
+    timed: bool = False  # a timeout ends it (or a flag makes it return at once)
+    said: str = ""  # what it waits on, in words: "put() on self._inbox, full, ..."
+
+    def stuck(self) -> bool:
+        """A wait without end whose reason holds now: an empty queue to get
+        from, a full one to put on, a live thread to join, an Event not set,
+        a socket with nothing to read (or no room to send, no connection to
+        accept). Only another thread, or a client, can end it."""
+        if not self.kind or self.timed:
+            return False
+        if self.kind in ("get", "put"):
+            return _queue_stuck(self.on, self.kind)
+        if self.kind == "join":
+            return self.on in threading.enumerate()
+        if self.kind == "event":
+            return not self.on._flag
+        return _socket_stuck(self.on, self.kind)
+
+    def key(self) -> tuple:
+        """Equal for two looks that found the thread in the same wait."""
+        return (self.thread, self.where, self.kind, id(self.on))
+
+
+def _queue_stuck(box: object, kind: str) -> bool:
+    if isinstance(box, ownership._SimpleQueue):
+        return kind == "get" and box.empty()
+    if not isinstance(box, queue.Queue):
+        return False
+    if kind == "get":
+        return box.qsize() == 0
+    return 0 < box.maxsize <= box.qsize()
+
+
+def _socket_stuck(sock: socket.socket, kind: str) -> bool:
+    """Whether ``sock``'s call would still wait: nothing to read (nor an end
+    of stream), no room to send. Unknown (a closed socket): not stuck."""
+    try:
+        if sock.gettimeout() is not None or sock.fileno() == -1:
+            return False
+        if hasattr(select, "poll"):  # no limit on the descriptor's number
+            poll = select.poll()
+            poll.register(sock, select.POLLOUT if kind == "send" else select.POLLIN)
+            return not poll.poll(0)
+        readable, writable, _ = select.select([sock], [sock], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not (writable if kind == "send" else readable)
+
+
+def report(
+    server: object,
+    threads: Iterable[threading.Thread],
+    connection: Callable[[socket.socket], str] | None = None,
+) -> str:
+    """Lines saying where each live thread of ``threads`` waits; '' if none.
+
+    ``connection(sock)``: whose connection a server socket is, in words
+    ("client 3's connection"), for a thread in ``recv`` or ``sendall``.
+    """
+    places: dict[str, list[Wait]] = {}
+    for wait in waits_of(server, threads):
+        place = f"{wait.where}: {wait.said}" if wait.said else wait.where
+        places.setdefault(place, []).append(wait)
     if not places:
         return ""
-    lines = [f"  {_who(names_)}: {place}" for place, names_ in places.items()]
+    lines = []
+    for place, found in places.items():
+        if connection is not None and found[0].kind in ("recv", "send"):
+            one = len(found) == 1
+            whose = connection(found[0].on) if one else "its own client's connection"
+            place = place.replace("a socket", whose)
+        lines.append(f"  {_who([w.thread.name for w in found])}: {place}")
     return "where the server's threads wait now:\n" + "\n".join(lines)
+
+
+def waits_of(
+    server: object, threads: Iterable[threading.Thread], names: dict | None = None
+) -> list[Wait]:
+    """Where each live thread of ``threads`` waits now (``names``: ``names_of``'s
+    answer, if the caller has it)."""
+    frames = sys._current_frames()
+    files = _server_files(server)
+    names = names if names is not None else _names(server)
+    alive = set(threading.enumerate())  # not is_alive(): the checker watches it
+    found = []
+    for thread in threads:
+        frame = frames.get(thread.ident) if thread in alive else None
+        if frame is not None:
+            found.append(_place(thread, frame, files, names))
+    return found
+
+
+def names_of(server: object) -> dict[int, str]:
+    """id of a queue, Event or thread -> how the server's code names it."""
+    return _names(server)
 
 
 def _who(threads: list[str]) -> str:
@@ -102,7 +204,9 @@ def _contents(value: object) -> list[object]:
     return [value]
 
 
-def _place(frame: FrameType, files: set[str], names: dict[int, str]) -> str:
+def _place(
+    thread: threading.Thread, frame: FrameType, files: set[str], names: dict
+) -> Wait:
     """Where in the server's files ``frame``'s thread waits, and on what."""
     stack = []
     while frame is not None:
@@ -113,32 +217,105 @@ def _place(frame: FrameType, files: set[str], names: dict[int, str]) -> str:
         None,
     )
     if own is None:
-        waits_on = _waits_on(reversed(stack), names)
-        where = f"outside the server's code, in {stack[0].f_code.co_name}()"
-        return f"{where}: {waits_on}" if waits_on else where
+        wait = _waits_on(thread, reversed(stack), names)
+        wait.where = f"outside the server's code, in {stack[0].f_code.co_name}()"
+        return wait
     at = stack[own]
     text = linecache.getline(at.f_code.co_filename, at.f_lineno).strip()
-    where = f"{os.path.basename(at.f_code.co_filename)}:{at.f_lineno} `{text}`"
-    waits_on = _waits_on(reversed(stack[:own]), names)
-    return f"{where}: {waits_on}" if waits_on else where
+    wait = _waits_on(thread, reversed(stack[:own]), names)
+    wait.where = f"{os.path.basename(at.f_code.co_filename)}:{at.f_lineno} `{text}`"
+    return wait
 
 
 def _file(frame: FrameType) -> str:
     return os.path.normcase(frame.f_code.co_filename)
 
 
-def _waits_on(inner: Iterable[FrameType], names: dict[int, str]) -> str:
-    """What the standard library frames below the server's line wait on."""
+def _waits_on(
+    thread: threading.Thread, inner: Iterable[FrameType], names: dict[int, str]
+) -> Wait:
+    """What the frames below the server's line (outermost first) wait on."""
     for frame in inner:
         me = frame.f_locals.get("self")
-        function = frame.f_code.co_name
-        if _file(frame) == _QUEUE_FILE and function in ("get", "put"):
-            return _queue_wait(me, function, names)
-        if _file(frame) == _THREADING_FILE and isinstance(me, threading.Thread):
-            return f"join() of thread {me.name!r}, still running"
-        if _file(frame) == _THREADING_FILE and isinstance(me, threading.Event):
-            return f"wait() on {names.get(id(me), 'an Event')}, not set"
-    return ""
+        function, where = frame.f_code.co_name, _file(frame)
+        if frame.f_code in _SOCKET_CALLS:
+            return _socket_wait(thread, frame, me)
+        if where == _SOCKET_FILE and function == "accept":
+            return Wait(thread, "", "accept", me, said="accept(), no connection")
+        if where == _OWNERSHIP_FILE and isinstance(me, ownership._SimpleQueue):
+            kind = "get" if function == "get" else ""  # a put never waits
+            said = f"{function}() on {names.get(id(me), 'a SimpleQueue')}"
+            return Wait(thread, "", kind, me, _timed(frame), said)
+        if where == _QUEUE_FILE and function in ("get", "put"):
+            said = _queue_wait(me, function, names)
+            return Wait(thread, "", function, me, _timed(frame), said)
+        if where == _THREADING_FILE and function == "join":
+            said = f"join() of thread {me.name!r}, still running"
+            return Wait(thread, "", "join", me, _timed(frame), said)
+        if where == _THREADING_FILE and function == "wait" and _is_event(me):
+            said = f"wait() on {names.get(id(me), 'an Event')}, not set"
+            return Wait(thread, "", "event", me, _timed(frame), said)
+    return Wait(thread, "")
+
+
+def _is_event(thing: object) -> bool:
+    return isinstance(thing, threading.Event)
+
+
+def _timed(frame: FrameType) -> bool:
+    """Whether the wait of ``frame`` (a get, put, join or Event.wait) ends
+    by itself: a timeout, or a get or put that does not block."""
+    local = frame.f_locals
+    return local.get("timeout") is not None or not local.get("block", True)
+
+
+def _socket_wait(thread: threading.Thread, frame: FrameType, sock: object) -> Wait:
+    function = frame.f_code.co_name
+    kind = "recv" if function.startswith("recv") else "send"
+    timed = bool(frame.f_locals.get("flags", 0) & _DONTWAIT)
+    return Wait(thread, "", kind, sock, timed, f"{function}() on a socket")
+
+
+# ----- the socket calls, seen --------------------------------------------------
+
+_recv, _recv_into = socket.socket.recv, socket.socket.recv_into
+_send, _sendall = socket.socket.send, socket.socket.sendall
+
+
+def recv(self: socket.socket, bufsize: int, flags: int = 0) -> bytes:
+    data = _recv(self, bufsize, flags)
+    if data:
+        ownership.note_move()
+    return data
+
+
+def recv_into(self: socket.socket, buffer, nbytes: int = 0, flags: int = 0) -> int:
+    count = _recv_into(self, buffer, nbytes, flags)
+    if count:
+        ownership.note_move()
+    return count
+
+
+def send(self: socket.socket, data, flags: int = 0) -> int:
+    count = _send(self, data, flags)
+    ownership.note_move()
+    return count
+
+
+def sendall(self: socket.socket, data, flags: int = 0) -> None:
+    _sendall(self, data, flags)
+    ownership.note_move()
+
+
+_SOCKET_CALLS = {call.__code__ for call in (recv, recv_into, send, sendall)}
+
+
+def watch_sockets() -> None:
+    """Put ``recv``, ``recv_into``, ``send`` and ``sendall`` above in front of
+    the socket's own (once per process): each notes bytes moved, and its
+    frame says which socket a thread waits on."""
+    for call in (recv, recv_into, send, sendall):
+        setattr(socket.socket, call.__name__, call)
 
 
 def _queue_wait(box: object, function: str, names: dict[int, str]) -> str:
@@ -146,7 +323,26 @@ def _queue_wait(box: object, function: str, names: dict[int, str]) -> str:
     if not isinstance(box, queue.Queue):
         return f"{function}() on {name}"
     size, most = box.qsize(), box.maxsize
+    putters, getters = ownership.users(box)
     if function == "get":
-        return f"get() from {name}, empty"
+        return f"get() from {name}, empty{_used_by(putters, 'put on by')}"
     full = f"full, {size} of {most}" if most > 0 else f"{size} items"
-    return f"put() on {name}, {full}"
+    return f"put() on {name}, {full}{_used_by(getters, 'taken from by')}"
+
+
+def _used_by(users: dict[threading.Thread, int], verb: str) -> str:
+    """ "; taken from by writer-1": who used a queue so, most often first."""
+    if not users:
+        return ""
+    ranked = sorted(users, key=lambda thread: -users[thread])
+    if users[ranked[0]] > 1:  # a thread that used it once set it up: left out
+        ranked = [thread for thread in ranked if users[thread] > 1]
+    named = [thread.name for thread in ranked if not _test_call(thread)]
+    if len(named) < len(ranked):  # one thread a call: said once
+        named.append("the test's calls")
+    return f"; {verb} {_who(named)}"
+
+
+def _test_call(thread: threading.Thread) -> bool:
+    """A harness thread that ran one of the server's methods for the test."""
+    return thread.name.startswith("test-call")
