@@ -665,6 +665,9 @@ class TestClient:
                 pytrace=False,
             )
         self._framing = random.Random(f"framing-{number}")
+        self.sent_bad_input = False  # a line that is not a request: see blame
+        self.stopped_sending = False  # a half-close: see stop_sending
+        self._raw_tail = b""  # what send_raw sent after its last newline
         # The server's socket of this connection, held weakly: a server may
         # close it by letting it go, and the harness must not keep it open.
         self._server_end: weakref.ref[socket.socket] | None = None
@@ -682,6 +685,8 @@ class TestClient:
         lines = list(lines)
         if self.harness is not None:
             self.harness.note_sent(lines)
+        if not all(map(_is_request, lines)):
+            self.sent_bad_input = True
         if lines:
             self.note("sent", f"{len(lines)} request(s), the first {lines[0][:60]!r}")
         self._sends += 1
@@ -694,6 +699,23 @@ class TestClient:
             self._send_piece(piece, during)
             if number < len(pieces):
                 self._await_server_read()
+
+    def send_raw(self, data: bytes) -> None:
+        """Send ``data`` as it is, in one ``sendall``, noting bad input in it
+        (lines that are not requests; a line it leaves unfinished counts once
+        a later ``send_raw`` ends it, or once it is too long)."""
+        *lines, self._raw_tail = (self._raw_tail + data).split(b"\n")
+        too_long = len(self._raw_tail) > LONGEST_LINE
+        if too_long or not all(map(_is_request, lines)):
+            self.sent_bad_input = True
+        self.sock.sendall(data)
+
+    def stop_sending(self) -> None:
+        """Half-close: "I am done sending", as ``nc`` does at the end of its
+        input. The server still owes the replies to what was sent."""
+        self.stopped_sending = True
+        self.note("sent", "the end of its requests (a half-close)")
+        self.sock.shutdown(socket.SHUT_WR)
 
     def _send_piece(self, data: bytes, during: str) -> None:
         patience, unsent = Patience(REPLY_TIMEOUT), memoryview(data)
@@ -856,10 +878,16 @@ class TestClient:
                 "a slow client loses replies, never its connection (HANDOUT: "
                 "a client that does not read is never disconnected for being slow)"
             )
-        return (
-            "a connection ends only when the client leaves or close() is called; "
-            "bad input is skipped, never a reason to disconnect"
-        )
+        if self.stopped_sending:
+            return (
+                "the client had only stopped sending (a half-close, as nc does at "
+                "the end of its input): the server must still send every reply it "
+                "owes, and end the connection after the last one"
+            )
+        said = "a connection ends only when the client leaves or close() is called"
+        if self.sent_bad_input:
+            said += "; bad input is skipped, never a reason to disconnect"
+        return said
 
     def where_threads_wait(self) -> str:
         """The server's threads, where they wait (see ``waits``): for a hang."""
@@ -910,6 +938,24 @@ def _pieces(lines: list[bytes], rng: random.Random, end: bytes) -> list[bytes]:
     data = b"".join(line + end for line in lines)
     pieces = [data[:start], data[start : start + cut], data[start + cut :]]
     return [piece for piece in pieces if piece]
+
+
+LONGEST_LINE = 64 * 1024
+"""The longest request line, without its end of line (server.py's MAX_LINE)."""
+
+_FIELDS = {b"Put": 3, b"Get": 2, b"Delete": 2, b"Update": 4}
+
+
+def _is_request(line: bytes) -> bool:
+    """Whether ``line`` (without its ``\n``) is one of the protocol's requests."""
+    line = line.removesuffix(b"\r")
+    fields = line.split(b":")
+    if len(line) > LONGEST_LINE or _FIELDS.get(fields[0]) != len(fields):
+        return False
+    try:
+        return bool(fields[1].decode("utf-8"))
+    except UnicodeDecodeError:
+        return False
 
 
 def _unread(sock: socket.socket) -> int:
