@@ -68,7 +68,7 @@ try:  # not on Windows: see _unread
 except ImportError:
     fcntl = termios = None
 
-from partA import amplifier, ownership, picture, waits
+from partA import amplifier, ownership, picture, problems, waits
 from partA.kvstore import InMemoryKVStore, KVStore
 
 REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
@@ -205,7 +205,7 @@ class CheckedStore(KVStore):
         self._store = InMemoryKVStore()
         self._inside: tuple[str, str] | None = None  # (thread name, method)
         self._last_method = ""  # the method of the last call, for messages
-        self._pairs: list[set[str]] = []  # threads whose calls were unordered
+        self._pairs: list[tuple[str, str]] = []  # roles of unordered callers
         self.races: list[str] = []
         self.watch: ownership.Watch | None = None  # set by ServerUnderTest
         # Told of each call, as (method, key, values): see ServerUnderTest.
@@ -222,8 +222,8 @@ class CheckedStore(KVStore):
         other = self._inside
         if other is not None:
             self._race(
-                f"thread {me!r} called {method}() while thread {other[0]!r} "
-                f"was inside {other[1]}()"
+                f"{problems.who(me)} called the store ({method}()) while "
+                f"{problems.who(other[0], me)} was inside it ({other[1]}())"
             )
         self._inside = (me, method)
         amplifier.jiggle()  # under --stress: perhaps wait a moment
@@ -240,15 +240,15 @@ class CheckedStore(KVStore):
         found = self.watch.unordered_write(self, "", _caller())
         if found is not None:
             first, second = found
-            pair = {first.thread.name, second.thread.name}
+            pair = (problems.role(first.thread.name), problems.role(second.thread.name))
             if pair in self._pairs:
-                return  # said once for these two threads
+                return  # said once for two threads of these roles
             self._pairs.append(pair)
             self._race(
-                f"thread {ownership.who(second.thread)!r} called {method}() "
-                f"({second.where}) after thread {ownership.who(first.thread)!r} "
-                f"called {last_method}() ({first.where}), and no message "
-                "carried that call to it"
+                f"{ownership.who(second.thread)} called the store ({method}(), "
+                f"{second.where}) after {ownership.who(first.thread, second.thread)} "
+                f"did ({last_method}(), {first.where}), and no message carried "
+                "that call to it"
             )
 
     def _race(self, said: str) -> None:
@@ -533,50 +533,67 @@ class ServerUnderTest:
                 client.close()
 
     def close(self) -> None:
-        """Close the server, then the clients; fail on races, leaks or a hang."""
+        """Close the server, then the clients; fail on races, leaks or a hang,
+        listing every problem found (see ``close_and_check``)."""
         if self.closed:
             return
+        found = self.close_and_check()
+        if found:
+            pytest.fail(problems.listed(found), pytrace=False)
+
+    def close_and_check(self) -> list[str]:
+        """Close the server, then the clients, and run every check; return
+        each problem found, in the checks' order, failing on none of them.
+
+        After a close() that did not return, the checks of what it left
+        behind (threads, joins, sockets) are not made: its hang says it.
+        """
         self.closed = True
+        found: list[str] = []
         try:
-            self.call("close()", self.server.close)  # with the clients connected
+            returned = _problems_of(found, self.call, "close()", self.server.close)
         finally:
             self.watch.stop()
         for client in self.clients:
             client.close()
-        self.fail_on_cut_requests()
-        self._check_races()
-        self._check_ownership()
-        self._check_threads()
-        self._check_joins()
-        self._check_sockets()
+        checks = [self.fail_on_cut_requests, self._check_races, self._check_ownership]
+        if returned:
+            checks += [self._check_threads, self._check_joins, self._check_sockets]
+        for check in checks:
+            _problems_of(found, check)
+        return found
 
     def _check_races(self) -> None:
         if self.store.races:
             pytest.fail(
                 "two threads used the store: "
-                + "; ".join(self.store.races)
+                + "; ".join(sorted(self.store.races))
                 + ". The store is not thread-safe: only one thread (its "
                 "owner) may ever call it; the others send the owner a message.",
                 pytrace=False,
             )
 
     def _check_ownership(self) -> None:
-        found = self.watch.violations
-        if found:
-            pytest.fail(
-                "state used by two threads, with no message between the "
-                f"two: {'; '.join(map(str, found))}. Give each piece of state "
-                "one owner thread; the others send the owner a message on a "
-                "queue (HANDOUT.md: One owner per piece of state).",
-                pytrace=False,
-            )
+        """Each piece of state with two owners is a problem of its own."""
+        found = sorted(self.watch.violations, key=lambda v: v.state)
+        if not found:
+            return
+        said = [
+            f"state used by two threads, with no message between them: {v}"
+            for v in found
+        ]
+        said[0] += (
+            "\nGive each piece of state one owner thread; the others send the "
+            "owner a message on a queue (HANDOUT.md: One owner per piece of state)."
+        )
+        raise Problems(said)
 
     def _check_joins(self) -> None:
         unjoined = self.watch.unjoined(lambda t: t.name.startswith("test-"))
         if unjoined:
             pytest.fail(
                 f"close() returned without joining {len(unjoined)} thread(s) the "
-                f"server started: {', '.join(unjoined[:10])}. They had ended, "
+                f"server started ({problems.by_role(unjoined)}): they had ended, "
                 "but nothing waited for them or saw them end: close() must join "
                 "every thread the server started (thread.join()), or have it "
                 "joined or seen to have ended (is_alive() False), before it "
@@ -603,8 +620,9 @@ class ServerUnderTest:
         if left:
             pytest.fail(
                 f"close() returned while {len(left)} thread(s) the server started "
-                f"were still running: {', '.join(left[:10])}. close() must "
-                "stop and join every thread before it returns.",
+                f"were still running ({problems.by_role(left)}): close() must "
+                "stop and join every thread before it returns."
+                + self.where_threads_wait(),
                 pytrace=False,
             )
 
@@ -616,6 +634,28 @@ class ServerUnderTest:
                 "listener or client connections). close() must close them all.",
                 pytrace=False,
             )
+
+
+class Problems(pytest.fail.Exception):
+    """A check's failure that found several problems, each its own line."""
+
+    def __init__(self, found: list[str]) -> None:
+        super().__init__(problems.listed(found), pytrace=False)
+        self.found = found
+
+
+def _problems_of(found: list[str], check: Callable, *args: object) -> bool:
+    """Run ``check(*args)``; add what it failed with to ``found``. Whether it
+    passed."""
+    try:
+        check(*args)
+    except Problems as failure:
+        found += failure.found
+    except pytest.fail.Exception as failure:
+        found.append(failure.msg)
+    else:
+        return True
+    return False
 
 
 # ----- a test's connection -------------------------------------------------------

@@ -54,6 +54,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
+from partA import problems
+
 # ----- clocks ------------------------------------------------------------------
 
 _lock = threading.Lock()  # the checker's own; nothing else is taken under it
@@ -382,20 +384,24 @@ class Violation:
 
     def __str__(self) -> str:
         second = "read" if self.read else "written"
+        first, then = self.first, self.second
         return (
-            f"{self.state} written by {who(self.first.thread)} ({self.first.where}) "
-            f"and {second} by {who(self.second.thread)} ({self.second.where})"
+            f"{self.state} written by {who(first.thread)} ({first.where}) "
+            f"and {second} by {who(then.thread, first.thread)} ({then.where})"
         )
 
 
-def who(thread: threading.Thread) -> str:
-    """A thread's name, with the harness's own threads said in words."""
+def who(thread: threading.Thread, other: threading.Thread | None = None) -> str:
+    """A thread in words, by its role ("a reader thread", "the accept thread":
+    see ``problems.who``); ``other``, the thread named before it in the same
+    sentence, makes a second thread of one role "another reader thread".
+    The harness's own threads are said as the test's."""
     name = thread.name
     if name.startswith("test-call "):
         return f"the test's thread (calling {name.removeprefix('test-call ')})"
     if thread is threading.main_thread():
         return "the test's thread"
-    return name
+    return problems.who(name, other.name if other is not None else None)
 
 
 def _where(frame: FrameType | None) -> tuple[str, int]:
