@@ -479,10 +479,20 @@ class ServerUnderTest:
         said = waits.report(server, threads) if server is not None else ""
         return f"\n{said}" if said else ""
 
-    def threads_started(self) -> list[tuple[threading.Thread, float, float | None]]:
-        """The server's threads: (thread, when started, when joined or None)."""
+    def threads_started(self) -> list[picture.ThreadLife]:
+        """The server's threads: when each started, was joined, ended, and
+        where it waits if it is still alive."""
+        threads = [t for t, _ in self.watch.started if not t.name.startswith("test-")]
+        server = getattr(self, "server", None)
+        places = waits.places(server, threads) if server is not None else {}
         return [
-            (thread, started, self.watch.joined.get(thread))
+            picture.ThreadLife(
+                thread,
+                started,
+                self.watch.joined.get(thread),
+                self.watch.ended.get(thread),
+                places.get(thread, ""),
+            )
             for thread, started in self.watch.started
             if not thread.name.startswith("test-")
         ]

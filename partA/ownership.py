@@ -236,10 +236,26 @@ _event_is_set = threading.Event.is_set
 def _start(self: threading.Thread) -> None:
     if _watches:
         self.__dict__["_kv_inherited"] = _release()
+        self.__dict__["run"] = _noting_end(self, self.run, _watches)
     _thread_start(self)
     _note_move()
     for watch in _watches:
         watch.started.append((self, time.monotonic()))
+
+
+def _noting_end(
+    thread: threading.Thread, run: Callable[[], None], watches: tuple[Watch, ...]
+) -> Callable[[], None]:
+    """``run``, noting in each watch when it returns (for the failure picture)."""
+
+    def run_and_note() -> None:
+        try:
+            run()
+        finally:
+            for watch in watches:
+                watch.ended.setdefault(thread, time.monotonic())
+
+    return run_and_note
 
 
 def _join(self: threading.Thread, timeout: float | None = None) -> None:
@@ -430,6 +446,7 @@ class Watch:
     def __init__(self) -> None:
         self.started: list[tuple[threading.Thread, float]] = []  # (thread, when)
         self.joined: dict[threading.Thread, float] = {}  # when first joined
+        self.ended: dict[threading.Thread, float] = {}  # when its run() returned
         self.violations: list[Violation] = []
         self.server: object = None  # named "self" in messages
         self._writes: dict[tuple[int, str], tuple[object, Write]] = {}

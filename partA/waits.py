@@ -150,3 +150,18 @@ def _queue_wait(box: object, function: str, names: dict[int, str]) -> str:
         return f"get() from {name}, empty"
     full = f"full, {size} of {most}" if most > 0 else f"{size} items"
     return f"put() on {name}, {full}"
+
+
+def places(
+    server: object, threads: Iterable[threading.Thread]
+) -> dict[threading.Thread, str]:
+    """Where each live thread of ``threads`` waits, in ``report()``'s words,
+    thread by thread: the failure picture ends each thread's lane with it."""
+    frames = sys._current_frames()
+    files, names = _server_files(server), _names(server)
+    alive = set(threading.enumerate())
+    return {
+        thread: _place(frames[thread.ident], files, names)
+        for thread in threads
+        if thread in alive and thread.ident in frames
+    }
