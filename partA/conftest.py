@@ -82,7 +82,7 @@ def pytest_runtest_call(item: pytest.Item):
     every check, so that the failure lists all its problems at once."""
     try:
         return (yield)
-    except BaseException as failure:
+    except (Exception, pytest.fail.Exception) as failure:  # not a Ctrl-C
         kv = getattr(item, "funcargs", {}).get("kv")
         if not isinstance(kv, ServerUnderTest) or kv.closed:
             raise

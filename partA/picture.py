@@ -234,11 +234,16 @@ def _grouped_clients(lanes: list[Lane], x) -> str:
 
 def _thread_rows(threads: list[ThreadLife], x) -> list[str]:
     """A lane per thread: the running ones first, then those never joined,
-    then the joined; beyond ``LANES``, the others share a lane per role and
-    state ("40 reader threads, joined")."""
+    then the joined. Past ``LANES`` threads, only running ones have a lane of
+    their own (``LANES`` at most); the others share a lane per role and state
+    ("40 reader threads, joined")."""
     order = {"running": 0, "unjoined": 1, "joined": 2}
     ordered = sorted(threads, key=lambda t: order[t.state])
-    shown, rest = ordered[:LANES], ordered[LANES:]
+    if len(ordered) <= LANES:
+        shown, rest = ordered, []
+    else:
+        running = [t for t in ordered if t.state == "running"][:LANES]
+        shown, rest = running, ordered[len(running) :]
     rows = [_thread_lane(life, x) for life in shown]
     groups: dict[tuple[str, str], list[ThreadLife]] = {}
     for life in rest:
@@ -274,7 +279,7 @@ def _bar(life: ThreadLife, x) -> str:
 
 def _thread_lane(life: ThreadLife, x) -> str:
     name = html.escape(f"thread {life.thread.name}")
-    end = html.escape(life.waits or _STATE_WORDS[life.state], quote=True)
+    end = html.escape(_lane_end(life), quote=True)
     return (
         f"<div class='lane thread {life.state}'><span class='name' "
         f"title='{_STATE_WORDS[life.state]}'>{name}</span>{_bar(life, x)}"
@@ -282,13 +287,23 @@ def _thread_lane(life: ThreadLife, x) -> str:
     )
 
 
+def _lane_end(life: ThreadLife) -> str:
+    """How a thread's lane ends: what it waits on first (then the line where
+    it waits), or how it ended."""
+    if not life.waits:
+        return _STATE_WORDS[life.state]
+    where, found, on = life.waits.partition("`: ")
+    return f"{on} ({where}`)" if found else life.waits
+
+
 def _grouped_threads(role: str, state: str, lives: list[ThreadLife], x) -> str:
-    what = f"{len(lives)} {role} threads, {_STATE_WORDS[state]}"
+    what = f"{len(lives)} {role} threads"
     bars = "".join(_bar(life, x) for life in lives)
+    end = f"{_STATE_WORDS[state]} (drawn together)"
     return (
         f"<div class='lane thread group {state}'><span class='name' "
-        f"title='{html.escape(what)}'>{html.escape(what)}</span>{bars}"
-        f"<span class='end'>drawn together</span></div>"
+        f"title='{html.escape(what)}, {end}'>{html.escape(what)}</span>{bars}"
+        f"<span class='end'>{end}</span></div>"
     )
 
 
