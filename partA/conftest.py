@@ -86,7 +86,10 @@ def pytest_runtest_call(item: pytest.Item):
         kv = getattr(item, "funcargs", {}).get("kv")
         if not isinstance(kv, ServerUnderTest) or kv.closed:
             raise
-        more = kv.close_and_check()
+        try:
+            more = kv.close_and_check()
+        except Exception as error:  # close() raised: a problem too
+            more = [f"close() raised {type(error).__name__}: {error}"]
         own = isinstance(failure, pytest.fail.Exception) and not failure.pytrace
         if own and more:  # messages in words: one list
             listed = problems.listed([failure.msg, *more])

@@ -564,8 +564,8 @@ class ServerUnderTest:
             returned = _problems_of(found, self.call, "close()", self.server.close)
         finally:
             self.watch.stop()
-        for client in self.clients:
-            client.close()
+            for client in self.clients:
+                client.close()
         checks = [self.fail_on_cut_requests, self._check_races, self._check_ownership]
         if returned:
             checks += [self._check_threads, self._check_joins, self._check_sockets]
