@@ -182,10 +182,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:
     """After a run with failed partA tests: each distinct problem once, with
     the tests it broke (see partA/problems.py)."""
-    failures = []
-    for report in terminalreporter.stats.get("failed", []) + terminalreporter.stats.get(
-        "error", []
-    ):
+    stats, failures = terminalreporter.stats, []
+    for report in stats.get("failed", []) + stats.get("error", []):
         path = Path(str(config.rootpath)) / report.location[0]
         if path.parent == Path(__file__).parent:
             failures.append((_test_name(report), _failure_message(report)))
@@ -199,7 +197,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:
 
 
 def _test_name(report: pytest.TestReport) -> str:
-    """ "TestBasic.test_basic1" (with its phase if not the test's own)."""
+    """The test's name, as "TestBasic.test_basic1" ("... (setup)" for a
+    failure outside its body)."""
     name = ".".join(report.nodeid.split("::")[1:])
     return name if report.when == "call" else f"{name} ({report.when})"
 
