@@ -18,6 +18,7 @@ import pytest
 
 _EVENTS = os.environ.pop("GRADE_EVENTS", "")
 MESSAGE_CHARS = 3000
+MESSAGE_LINES = 60  # a message in words (partA's list of problems) is kept whole
 
 
 def _record(**event: Any) -> None:
@@ -27,9 +28,11 @@ def _record(**event: Any) -> None:
 
 
 def _message(report: pytest.CollectReport | pytest.TestReport) -> str:
-    """What went wrong, as pytest's "E" lines say it (else the last lines)."""
+    """What went wrong, as pytest's "E" lines say it (else the message whole,
+    or the last lines of a long one)."""
     lines = report.longreprtext.splitlines()
-    errors = [line[1:] for line in lines if line.startswith("E ")] or lines[-20:]
+    errors = [line[1:] for line in lines if line.startswith("E ")]
+    errors = errors or (lines if len(lines) <= MESSAGE_LINES else lines[-20:])
     return textwrap.dedent("\n".join(errors))[:MESSAGE_CHARS]
 
 

@@ -506,8 +506,11 @@ CAUGHT_BY = {
     ),
     "HangsUpEarly": ("test_basic.py", "the server closed client 0's connection"),
     "ResetsEarly": ("test_basic.py", "the server reset client 0's connection"),
-    "CounterInReaders": ("test_basic.py", "self._requests_seen written by reader-"),
-    "AcceptOwnsClientTable": ("test_count.py", "written by accept-"),
+    "CounterInReaders": (
+        "test_basic.py",
+        "self._requests_seen written by a reader thread",
+    ),
+    "AcceptOwnsClientTable": ("test_count.py", "written by an accept thread"),
     "WriterSharesPending": ("test_slow_client.py", "_Client.pending written by"),
     "PolledClosedFlag": ("test_basic.py", "self._closed written by the test's thread"),
     "ReaderPeeksStore": ("test_basic.py", "two threads used the store"),

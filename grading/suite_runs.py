@@ -19,17 +19,21 @@ SERVER_OPTION = {"partA": "--server", "partC": "--partc-server"}
 
 def run_suite(
     server: str,
-    suite: str,
+    suite: str | list[str],
     part: str = "partA",
     env: dict[str, str] | None = None,
     select: str | None = None,
+    stop: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """Run one suite file of ``part`` against ``server`` (module:Class), in a
-    fresh pytest process with short deadlines (or ``env``'s); stop at the
-    first failure. ``select``: a ``-k`` expression."""
+    """Run one suite file of ``part`` (or several) against ``server``
+    (module:Class), in a fresh pytest process with short deadlines (or
+    ``env``'s); stop at the first failure unless not ``stop``. ``select``: a
+    ``-k`` expression."""
     env = os.environ | (env or {"KV_REPLY_TIMEOUT": "4", "KV_CALL_TIMEOUT": "3"})
+    suites = [suite] if isinstance(suite, str) else suite
     command = [
-        sys.executable, "-m", "pytest", f"{part}/{suite}", "-x", "-q",
+        sys.executable, "-m", "pytest", *(f"{part}/{s}" for s in suites),
+        *(["-x"] if stop else []), "-q",
         "-p", "no:cacheprovider", "-p", "no:xdist", SERVER_OPTION[part], server,
         *(["-k", select] if select else []),
     ]  # fmt: skip

@@ -3,6 +3,7 @@ what it must: a lane per client and per thread, the failure in red."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import threading
@@ -68,3 +69,65 @@ def test_the_page_renders_in_a_headless_browser(
     assert "thread worker-1" in dom, "a lane per thread"
     assert "mark failure" in dom, "the failure, marked"
     assert "Where client 0 left what it was owed" in dom
+
+
+def _lives() -> tuple[list[picture.ThreadLife], threading.Event]:
+    """A thread still running (waiting on an Event), one that ended without
+    being joined, and one joined."""
+    stop = threading.Event()
+    running = threading.Thread(target=stop.wait, name="coordinator")
+    running.start()
+    ended = threading.Thread(target=lambda: None, name="writer-3")
+    ended.start()
+    ended.join()
+    start = time.monotonic() - 10
+    lives = [
+        picture.ThreadLife(ended, start, None, start + 1),  # ended at 1 s of 10
+        picture.ThreadLife(running, start, waits="server.py:9 `x.wait()`: wait()"),
+    ]
+    return lives, stop
+
+
+def test_lanes_end_where_threads_wait_or_ended() -> None:
+    timeline = picture.Timeline()
+    timeline.start -= 10
+    lives, stop = _lives()
+    try:
+        page = picture.render("t::test", "failed", timeline, lives)
+    finally:
+        stop.set()
+    assert page.index("thread coordinator") < page.index("thread writer-3"), (
+        "running threads first"
+    )
+    assert "wait() (server.py:9 `x.wait()`)</span>" in page, "the lane ends in it"
+    assert "Where the running threads wait" in page
+    unjoined = re.search(
+        r"class='bar unjoined' style='left:([\d.]+)%;width:([\d.]+)%", page
+    )
+    assert unjoined is not None, page
+    assert float(unjoined.group(2)) < 20, "an ended thread stops where it ended"
+    for mark in ("unjoined", "running", "sent", "received", "dropped", "closed"):
+        assert mark in picture.STYLE
+    legend = page.partition("class='legend'")[2].partition("</p>")[0]
+    for words in ("ended, never joined", "note", "running when the test failed"):
+        assert words in legend, f"no legend entry for {words!r}"
+
+
+def test_hundreds_of_clients_stay_readable() -> None:
+    timeline = picture.Timeline()
+    for n in range(300):
+        timeline.add(f"client {n}", "sent", "1 request(s)")
+        timeline.add(f"client {n}", "received", "b'key:value'")
+    timeline.add("client 250", "failure", "client 250 waited 20 s for reply 1")
+    done = []
+    for n in range(200):
+        thread = threading.Thread(target=lambda: None, name=f"reader-{n}")
+        thread.start()
+        thread.join()
+        done.append(picture.ThreadLife(thread, timeline.start, time.monotonic()))
+    page = picture.render("t::test", "failed", timeline, done)
+    assert page.count("class='lane client'") == picture.LANES
+    assert page.index(">client 250<") < page.index(">client 0<"), "involved first"
+    assert "276 more clients, where nothing went wrong" in page
+    assert page.count("class='lane thread") == 1, "past LANES, grouped by role"
+    assert ">200 reader threads<" in page

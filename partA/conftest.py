@@ -11,7 +11,7 @@ import pytest
 
 from pathlib import Path
 
-from partA import amplifier, harness, picture
+from partA import amplifier, harness, picture, problems
 from partA.harness import DEFAULT_SERVER, ServerUnderTest, load_server_class
 
 ROOT = Path(__file__).resolve().parent.parent  # the kit: pictures go in its build/
@@ -76,10 +76,39 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return f"race amplifier: seed {seed} (replay: --stress-seed {seed})"
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """A test that failed before its server's close(): close it now and run
+    every check, so that the failure lists all its problems at once."""
+    try:
+        return (yield)
+    except (Exception, pytest.fail.Exception) as failure:  # not a Ctrl-C
+        kv = getattr(item, "funcargs", {}).get("kv")
+        if not isinstance(kv, ServerUnderTest) or kv.closed:
+            raise
+        try:
+            more = kv.close_and_check()
+        except Exception as error:  # close() raised: a problem too
+            more = [f"close() raised {type(error).__name__}: {error}"]
+        own = isinstance(failure, pytest.fail.Exception) and not failure.pytrace
+        if own and more:  # messages in words: one list
+            listed = problems.listed([failure.msg, *more])
+            raise pytest.fail.Exception(listed, pytrace=False) from None
+        item._kv_more_problems = more  # a traceback: listed after it
+        raise
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
+    more = getattr(item, "_kv_more_problems", None)
+    if report.failed and report.when == "call" and more:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        first = crash.message if crash else report.longreprtext.splitlines()[-1]
+        listed = problems.listed([first.splitlines()[0], *more])
+        said = "\n".join("E   " + line for line in listed.splitlines())
+        report.longrepr = f"{report.longreprtext}\n\n{said}"
     harness = getattr(item, "funcargs", {}).get("kv")
     if report.failed and isinstance(harness, ServerUnderTest):
         _draw(item, report, harness)
@@ -148,6 +177,40 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(getattr(config, "_kv_exitstatus", 1))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:
+    """After a run with failed partA tests: each distinct problem once, with
+    the tests it broke (see partA/problems.py)."""
+    stats, failures = terminalreporter.stats, []
+    for report in stats.get("failed", []) + stats.get("error", []):
+        path = Path(str(config.rootpath)) / report.location[0]
+        if path.parent == Path(__file__).parent:
+            failures.append((_test_name(report), _failure_message(report)))
+    found = problems.summarize(sorted(failures))
+    if not found:
+        return
+    terminalreporter.section(f"partA: {len(found)} distinct problem(s)")
+    for problem, tests in found:
+        terminalreporter.write_line(f"- {problem}")
+        terminalreporter.write_line(f"    in {len(tests)} test(s): {', '.join(tests)}")
+
+
+def _test_name(report: pytest.TestReport) -> str:
+    """The test's name, as "TestBasic.test_basic1" ("... (setup)" for a
+    failure outside its body)."""
+    name = ".".join(report.nodeid.split("::")[1:])
+    return name if report.when == "call" else f"{name} ({report.when})"
+
+
+def _failure_message(report: pytest.TestReport) -> str:
+    """The failure in words: its listed problems, or its exception's line."""
+    text = report.longreprtext
+    lines = text.splitlines()
+    if any(problems.HEAD.match(line) for line in lines):
+        return text
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    return errors[0] if errors else text
 
 
 @pytest.hookimpl(trylast=True)

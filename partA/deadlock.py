@@ -196,7 +196,11 @@ class _Graph:
         return [t for t in ranked if t in self.waits and not _test_call(t)]
 
     def name(self, thread: threading.Thread) -> str:
-        return ownership.who(thread)
+        """A thread by its own name: a deadlock is these threads, named as in
+        the lines of where each waits; the test's threads said in words."""
+        if thread.name.startswith("test-") or thread is threading.main_thread():
+            return ownership.who(thread)
+        return thread.name
 
     def queue(self, box: object) -> str:
         return self.names.get(id(box), "a queue")

@@ -72,7 +72,7 @@ try:  # not on Windows: see _unread
 except ImportError:
     fcntl = termios = None
 
-from partA import amplifier, deadlock, ownership, picture, waits
+from partA import amplifier, deadlock, ownership, picture, problems, waits
 from partA.kvstore import InMemoryKVStore, KVStore
 
 REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
@@ -240,7 +240,7 @@ class CheckedStore(KVStore):
         self._store = InMemoryKVStore()
         self._inside: tuple[str, str] | None = None  # (thread name, method)
         self._last_method = ""  # the method of the last call, for messages
-        self._pairs: list[set[str]] = []  # threads whose calls were unordered
+        self._pairs: list[tuple[str, str]] = []  # roles of unordered callers
         self.races: list[str] = []
         self.watch: ownership.Watch | None = None  # set by ServerUnderTest
         # Told of each call, as (method, key, values): see ServerUnderTest.
@@ -257,8 +257,8 @@ class CheckedStore(KVStore):
         other = self._inside
         if other is not None:
             self._race(
-                f"thread {me!r} called {method}() while thread {other[0]!r} "
-                f"was inside {other[1]}()"
+                f"{problems.who(me)} called the store ({method}()) while "
+                f"{problems.who(other[0], me)} was inside it ({other[1]}())"
             )
         self._inside = (me, method)
         amplifier.jiggle()  # under --stress: perhaps wait a moment
@@ -275,15 +275,15 @@ class CheckedStore(KVStore):
         found = self.watch.unordered_write(self, "", _caller())
         if found is not None:
             first, second = found
-            pair = {first.thread.name, second.thread.name}
+            pair = (problems.role(first.thread.name), problems.role(second.thread.name))
             if pair in self._pairs:
-                return  # said once for these two threads
+                return  # said once for two threads of these roles
             self._pairs.append(pair)
             self._race(
-                f"thread {ownership.who(second.thread)!r} called {method}() "
-                f"({second.where}) after thread {ownership.who(first.thread)!r} "
-                f"called {last_method}() ({first.where}), and no message "
-                "carried that call to it"
+                f"{ownership.who(second.thread)} called the store ({method}(), "
+                f"{second.where}) after {ownership.who(first.thread, second.thread)} "
+                f"did ({last_method}(), {first.where}), and no message carried "
+                "that call to it"
             )
 
     def _race(self, said: str) -> None:
@@ -587,10 +587,20 @@ class ServerUnderTest:
         verdict = getattr(_found, "verdict", "")  # this thread's wait's
         return "".join(f"\n{text}" for text in (verdict, said) if text)
 
-    def threads_started(self) -> list[tuple[threading.Thread, float, float | None]]:
-        """The server's threads: (thread, when started, when joined or None)."""
+    def threads_started(self) -> list[picture.ThreadLife]:
+        """The server's threads: when each started, was joined, ended, and
+        where it waits if it is still alive."""
+        threads = [t for t, _ in self.watch.started if not t.name.startswith("test-")]
+        server = getattr(self, "server", None)
+        places = waits.places(server, threads) if server is not None else {}
         return [
-            (thread, started, self.watch.joined.get(thread))
+            picture.ThreadLife(
+                thread,
+                started,
+                self.watch.joined.get(thread),
+                self.watch.ended.get(thread),
+                places.get(thread, ""),
+            )
             for thread, started in self.watch.started
             if not thread.name.startswith("test-")
         ]
@@ -641,22 +651,35 @@ class ServerUnderTest:
                 client.close()
 
     def close(self) -> None:
-        """Close the server, then the clients; fail on races, leaks or a hang."""
+        """Close the server, then the clients; fail on races, leaks or a hang,
+        listing every problem found (see ``close_and_check``)."""
         if self.closed:
             return
+        found = self.close_and_check()
+        if found:
+            pytest.fail(problems.listed(found), pytrace=False)
+
+    def close_and_check(self) -> list[str]:
+        """Close the server, then the clients, and run every check; return
+        each problem found, in the checks' order, failing on none of them.
+
+        After a close() that did not return, the checks of what it left
+        behind (threads, joins, sockets) are not made: its hang says it.
+        """
         self.closed = True
+        found: list[str] = []
         try:
-            self.call("close()", self.server.close)  # with the clients connected
+            returned = _problems_of(found, self.call, "close()", self.server.close)
         finally:
             self._stop_watching()
-        for client in self.clients:
-            client.close()
-        self.fail_on_cut_requests()
-        self._check_races()
-        self._check_ownership()
-        self._check_threads()
-        self._check_joins()
-        self._check_sockets()
+            for client in self.clients:
+                client.close()
+        checks = [self.fail_on_cut_requests, self._check_races, self._check_ownership]
+        if returned:
+            checks += [self._check_threads, self._check_joins, self._check_sockets]
+        for check in checks:
+            _problems_of(found, check)
+        return found
 
     def _stop_watching(self) -> None:
         global _finder
@@ -668,29 +691,33 @@ class ServerUnderTest:
         if self.store.races:
             pytest.fail(
                 "two threads used the store: "
-                + "; ".join(self.store.races)
+                + "; ".join(sorted(self.store.races))
                 + ". The store is not thread-safe: only one thread (its "
                 "owner) may ever call it; the others send the owner a message.",
                 pytrace=False,
             )
 
     def _check_ownership(self) -> None:
-        found = self.watch.violations
-        if found:
-            pytest.fail(
-                "state used by two threads, with no message between the "
-                f"two: {'; '.join(map(str, found))}. Give each piece of state "
-                "one owner thread; the others send the owner a message on a "
-                "queue (HANDOUT.md: One owner per piece of state).",
-                pytrace=False,
-            )
+        """Each piece of state with two owners is a problem of its own."""
+        found = sorted(self.watch.violations, key=lambda v: v.state)
+        if not found:
+            return
+        said = [
+            f"state used by two threads, with no message between them: {v}"
+            for v in found
+        ]
+        said[0] += (
+            "\nGive each piece of state one owner thread; the others send the "
+            "owner a message on a queue (HANDOUT.md: One owner per piece of state)."
+        )
+        raise Problems(said)
 
     def _check_joins(self) -> None:
         unjoined = self.watch.unjoined(lambda t: t.name.startswith("test-"))
         if unjoined:
             pytest.fail(
                 f"close() returned without joining {len(unjoined)} thread(s) the "
-                f"server started: {', '.join(unjoined[:10])}. They had ended, "
+                f"server started ({problems.by_role(unjoined)}): they had ended, "
                 "but nothing waited for them or saw them end: close() must join "
                 "every thread the server started (thread.join()), or have it "
                 "joined or seen to have ended (is_alive() False), before it "
@@ -717,8 +744,9 @@ class ServerUnderTest:
         if left:
             pytest.fail(
                 f"close() returned while {len(left)} thread(s) the server started "
-                f"were still running: {', '.join(left[:10])}. close() must "
-                "stop and join every thread before it returns.",
+                f"were still running ({problems.by_role(left)}): close() must "
+                "stop and join every thread before it returns."
+                + self.where_threads_wait(),
                 pytrace=False,
             )
 
@@ -730,6 +758,28 @@ class ServerUnderTest:
                 "listener or client connections). close() must close them all.",
                 pytrace=False,
             )
+
+
+class Problems(pytest.fail.Exception):
+    """A check's failure that found several problems, each its own line."""
+
+    def __init__(self, found: list[str]) -> None:
+        super().__init__(problems.listed(found), pytrace=False)
+        self.found = found
+
+
+def _problems_of(found: list[str], check: Callable, *args: object) -> bool:
+    """Run ``check(*args)``; add what it failed with to ``found``. Whether it
+    passed."""
+    try:
+        check(*args)
+    except Problems as failure:
+        found += failure.found
+    except pytest.fail.Exception as failure:
+        found.append(failure.msg)
+    else:
+        return True
+    return False
 
 
 # ----- a test's connection -------------------------------------------------------
@@ -779,6 +829,9 @@ class TestClient:
                 pytrace=False,
             )
         self._framing = random.Random(f"framing-{number}")
+        self.sent_bad_input = False  # a line that is not a request: see blame
+        self.stopped_sending = False  # a half-close: see stop_sending
+        self._raw_tail = b""  # what send_raw sent after its last newline
         # The server's socket of this connection, held weakly: a server may
         # close it by letting it go, and the harness must not keep it open.
         self._server_end: weakref.ref[socket.socket] | None = None
@@ -796,6 +849,8 @@ class TestClient:
         lines = list(lines)
         if self.harness is not None:
             self.harness.note_sent(lines)
+        if not all(map(_is_request, lines)):
+            self.sent_bad_input = True
         if lines:
             self.note("sent", f"{len(lines)} request(s), the first {lines[0][:60]!r}")
         self._sends += 1
@@ -810,6 +865,23 @@ class TestClient:
                 self._await_server_read()
         if self._server_end is None and self._patient:
             self._find_server_end()  # before the replies: see _no_delay
+
+    def send_raw(self, data: bytes) -> None:
+        """Send ``data`` as it is, in one ``sendall``, noting bad input in it
+        (lines that are not requests; a line it leaves unfinished counts once
+        a later ``send_raw`` ends it, or once it is too long)."""
+        *lines, self._raw_tail = (self._raw_tail + data).split(b"\n")
+        too_long = len(self._raw_tail) > LONGEST_LINE
+        if too_long or not all(map(_is_request, lines)):
+            self.sent_bad_input = True
+        self.sock.sendall(data)
+
+    def stop_sending(self) -> None:
+        """Half-close: "I am done sending", as ``nc`` does at the end of its
+        input. The server still owes the replies to what was sent."""
+        self.stopped_sending = True
+        self.note("sent", "the end of its requests (a half-close)")
+        self.sock.shutdown(socket.SHUT_WR)
 
     def _send_piece(self, data: bytes, during: str) -> None:
         patience, unsent = Patience(REPLY_TIMEOUT), memoryview(data)
@@ -976,10 +1048,16 @@ class TestClient:
                 "a slow client loses replies, never its connection (HANDOUT: "
                 "a client that does not read is never disconnected for being slow)"
             )
-        return (
-            "a connection ends only when the client leaves or close() is called; "
-            "bad input is skipped, never a reason to disconnect"
-        )
+        if self.stopped_sending:
+            return (
+                "the client had only stopped sending (a half-close, as nc does at "
+                "the end of its input): the server must still send every reply it "
+                "owes, and end the connection after the last one"
+            )
+        said = "a connection ends only when the client leaves or close() is called"
+        if self.sent_bad_input:
+            said += "; bad input is skipped, never a reason to disconnect"
+        return said
 
     def where_threads_wait(self) -> str:
         """The server's threads, where they wait (see ``waits``): for a hang."""
@@ -1030,6 +1108,24 @@ def _pieces(lines: list[bytes], rng: random.Random, end: bytes) -> list[bytes]:
     data = b"".join(line + end for line in lines)
     pieces = [data[:start], data[start : start + cut], data[start + cut :]]
     return [piece for piece in pieces if piece]
+
+
+LONGEST_LINE = 64 * 1024
+"""The longest request line, without its end of line (server.py's MAX_LINE)."""
+
+_FIELDS = {b"Put": 3, b"Get": 2, b"Delete": 2, b"Update": 4}
+
+
+def _is_request(line: bytes) -> bool:
+    """Whether ``line`` (without its ``\n``) is one of the protocol's requests."""
+    line = line.removesuffix(b"\r")
+    fields = line.split(b":")
+    if len(line) > LONGEST_LINE or _FIELDS.get(fields[0]) != len(fields):
+        return False
+    try:
+        return bool(fields[1].decode("utf-8"))
+    except UnicodeDecodeError:
+        return False
 
 
 def _unread(sock: socket.socket) -> int:

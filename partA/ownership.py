@@ -65,6 +65,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
+from partA import problems
+
 # ----- clocks ------------------------------------------------------------------
 
 _lock = threading.Lock()  # the checker's own; nothing else is taken under it
@@ -272,10 +274,26 @@ _event_is_set = threading.Event.is_set
 def _start(self: threading.Thread) -> None:
     if _watches:
         self.__dict__["_kv_inherited"] = _release()
+        self.__dict__["run"] = _noting_end(self, self.run, _watches)
     _thread_start(self)
     _note_move()
     for watch in _watches:
         watch.started.append((self, time.monotonic()))
+
+
+def _noting_end(
+    thread: threading.Thread, run: Callable[[], None], watches: tuple[Watch, ...]
+) -> Callable[[], None]:
+    """``run``, noting in each watch when it returns (for the failure picture)."""
+
+    def run_and_note() -> None:
+        try:
+            run()
+        finally:
+            for watch in watches:
+                watch.ended.setdefault(thread, time.monotonic())
+
+    return run_and_note
 
 
 def _join(self: threading.Thread, timeout: float | None = None) -> None:
@@ -420,20 +438,24 @@ class Violation:
 
     def __str__(self) -> str:
         second = "read" if self.read else "written"
+        first, then = self.first, self.second
         return (
-            f"{self.state} written by {who(self.first.thread)} ({self.first.where}) "
-            f"and {second} by {who(self.second.thread)} ({self.second.where})"
+            f"{self.state} written by {who(first.thread)} ({first.where}) "
+            f"and {second} by {who(then.thread, first.thread)} ({then.where})"
         )
 
 
-def who(thread: threading.Thread) -> str:
-    """A thread's name, with the harness's own threads said in words."""
+def who(thread: threading.Thread, other: threading.Thread | None = None) -> str:
+    """A thread in words, by its role ("a reader thread", "the accept thread":
+    see ``problems.who``); ``other``, the thread named before it in the same
+    sentence, makes a second thread of one role "another reader thread".
+    The harness's own threads are said as the test's."""
     name = thread.name
     if name.startswith("test-call "):
         return f"the test's thread (calling {name.removeprefix('test-call ')})"
     if thread is threading.main_thread():
         return "the test's thread"
-    return name
+    return problems.who(name, other.name if other is not None else None)
 
 
 def _where(frame: FrameType | None) -> tuple[str, int]:
@@ -462,6 +484,7 @@ class Watch:
     def __init__(self) -> None:
         self.started: list[tuple[threading.Thread, float]] = []  # (thread, when)
         self.joined: dict[threading.Thread, float] = {}  # when first joined
+        self.ended: dict[threading.Thread, float] = {}  # when its run() returned
         self.violations: list[Violation] = []
         self.server: object = None  # named "self" in messages
         self._writes: dict[tuple[int, str], tuple[object, Write]] = {}

@@ -77,7 +77,7 @@ def send_in_pieces(client: TestClient, data: bytes, cuts: list[int]) -> None:
     bounds = [0, *sorted({c % (len(data) + 1) for c in cuts}), len(data)]
     for start, end in itertools.pairwise(bounds):
         if end > start:
-            client.sock.sendall(data[start:end])
+            client.send_raw(data[start:end])
 
 
 def test_valid_requests_cut_anywhere(kv: ServerUnderTest) -> None:

@@ -72,15 +72,15 @@ def test_value_bytes_are_kept_as_sent(kv: ServerUnderTest) -> None:
 
 def test_crlf_terminator_is_stripped(kv: ServerUnderTest) -> None:
     conn = kv.connect()
-    conn.sock.sendall(b"Put:key:one\r\nUpdate:key:one:two\r\n")
+    conn.send_raw(b"Put:key:one\r\nUpdate:key:one:two\r\n")
     assert_store_reads(conn, b"key", [b"two"])
     kv.close()
 
 
 def test_over_long_line_is_skipped(kv: ServerUnderTest) -> None:
     conn = kv.connect()
-    conn.sock.sendall(b"Put:key:before\nPut:key:" + b"x" * (MAX_LINE + 10))
-    conn.sock.sendall(b"y" * 100_000 + b"\nPut:key:after\n")
+    conn.send_raw(b"Put:key:before\nPut:key:" + b"x" * (MAX_LINE + 10))
+    conn.send_raw(b"y" * 100_000 + b"\nPut:key:after\n")
     assert_store_reads(conn, b"key", [b"before", b"after"])
     kv.close()
 
@@ -97,14 +97,14 @@ def test_request_split_byte_by_byte(kv: ServerUnderTest) -> None:
     conn = kv.connect()
     conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     for byte in b"Put:key:slow\nGet:key\n":
-        conn.sock.sendall(bytes([byte]))
+        conn.send_raw(bytes([byte]))
     expect_replies(conn, Step([b"Get:key"], [b"key:slow"]), "a Get sent byte by byte")
     kv.close()
 
 
 def test_client_vanishing_mid_line(kv: ServerUnderTest) -> None:
     leaving, staying = kv.connect(), kv.connect()
-    leaving.sock.sendall(b"Put:key:whole\nPut:key:half")
+    leaving.send_raw(b"Put:key:whole\nPut:key:half")
     leaving.leave()  # and the server closes its socket of it
     kv.wait_for_counts(1, 1, "after a client closed in the middle of a line")
     assert_store_reads(staying, b"key", [b"whole"])
@@ -123,7 +123,7 @@ def test_client_resetting_with_replies_owed(kv: ServerUnderTest) -> None:
 def test_replies_still_sent_after_client_stops_sending(kv: ServerUnderTest) -> None:
     conn = kv.connect()
     conn.send([b"Put:key:value", b"Get:key", b"Get:key"])
-    conn.sock.shutdown(socket.SHUT_WR)  # "I am done sending", as nc does
+    conn.stop_sending()  # "I am done sending", as nc does
     expect_replies(conn, Step([b"Get:key"], [b"key:value"] * 2), "replies after EOF")
     assert conn.read_line(timeout=5) is None, "the server should close the connection"
     kv.wait_for_counts(0, 1, "after a client finished and was answered")

@@ -346,3 +346,14 @@ def _used_by(users: dict[threading.Thread, int], verb: str) -> str:
 def _test_call(thread: threading.Thread) -> bool:
     """A harness thread that ran one of the server's methods for the test."""
     return thread.name.startswith("test-call")
+
+
+def places(
+    server: object, threads: Iterable[threading.Thread]
+) -> dict[threading.Thread, str]:
+    """Where each live thread of ``threads`` waits, in ``report()``'s words,
+    thread by thread: the failure picture ends each thread's lane with it."""
+    return {
+        wait.thread: f"{wait.where}: {wait.said}" if wait.said else wait.where
+        for wait in waits_of(server, threads)
+    }

@@ -265,17 +265,28 @@ def test_srunner_logs_the_bad_input_it_skips(srunner: tuple[Runner, int]) -> Non
         # The reader logs the bad line before it passes the Get on.
         assert exchange(conn, b"Bogus:line\nPut:a:b\nGet:a\n", 1) == [b"a:b"]
     server.kill()
-    assert "Bogus" in "\n".join(server.stderr), f"no warning logged; {server}"
+    assert "Bogus" in "\n".join(server.stderr), (
+        "srunner's log (stderr) has no warning that quotes the bad line "
+        "'Bogus:line': the handout wants the server to log each line it skips, "
+        f"with the line's text, and go on; {server}"
+    )
 
 
 def test_srunner_reports_a_taken_port(start: Callable[..., Runner]) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         server = start([SRUNNER, "--port", str(port)])
-        assert server.finish() == 1, f"srunner should exit 1; {server}"
-    assert len(server.stderr) == 1, f"expected a one-line message; {server}"
-    assert f"cannot listen on 127.0.0.1:{port}" in server.stderr[0], server
-    assert not server.stdout, server
+        code = server.finish()
+    wanted = f"cannot listen on 127.0.0.1:{port}"
+    said = (
+        f"with port {port} taken, srunner exited {code} with {server}; the "
+        f"handout wants exit status 1 and one line on stderr saying {wanted!r} "
+        "(start() raises OSError when it cannot listen), nothing on stdout"
+    )
+    assert code == 1, said
+    assert len(server.stderr) == 1, said
+    assert wanted in server.stderr[0], said
+    assert not server.stdout, said
 
 
 @posix_signals
