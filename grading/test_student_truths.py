@@ -40,7 +40,7 @@ STUDENTS = sorted(
     folder.name for folder in SUBMISSIONS.iterdir() if (folder / "TRUTH.toml").is_file()
 )
 SUITES = ("TestBasic", "TestCount", "TestSlowClient")
-JOBS = 3  # grades at once: their partA runs take most of a core each
+JOBS = 6  # grades at once: the hangs and failed counts wait while others work
 
 
 def truth_of(student: str) -> dict:
@@ -72,9 +72,10 @@ def disagreements(report: GradeReport, truth: dict) -> list[str]:
     rules = _entry(report, "course rules")
     if rules.score != -truth["rules"]["penalty"]:
         found.append(_said("rules", -rules.score, truth["rules"]["penalty"], truth))
-    total = truth["total"]
-    if report.score != pytest.approx(total):
-        found.append(f"total: the grade gives {report.score}, the truth {total}")
+    if not _one_of(report.score, truth["total"]):
+        found.append(
+            f"total: the grade gives {report.score}, the truth {truth['total']}"
+        )
     return [problem for problem in found if problem]
 
 
@@ -100,11 +101,11 @@ def _partB(report: GradeReport, truth: dict) -> str:
             return _said("partB", f"{gave}, valid: {valid}", truth["points"], truth)
     if "caught" in truth:
         caught = re.search(r"Bugs caught: (\d+) of (\d+)", entry.output)
-        counts = (int(caught[1]), int(caught[2])) if caught else None
-        if counts != (truth["caught"], truth["chaffs"]):
+        counts = (int(caught[1]), int(caught[2])) if caught else (None, None)
+        if not _one_of(counts[0], truth["caught"]) or counts[1] != truth["chaffs"]:
             wanted = f"{truth['caught']} of {truth['chaffs']} caught"
             return _said("partB", f"{gave}, caught: {counts}", wanted, truth)
-    if gave != truth["points"]:
+    if not _one_of(gave, truth["points"]):
         return _said("partB", gave, truth["points"], truth)
     if "says" in truth and truth["says"] not in entry.output:
         return f"partB: its output does not say {truth['says']!r}:\n{entry.output}"
@@ -118,6 +119,14 @@ def _format(report: GradeReport, truth: dict) -> str:
     if "says" in truth and truth["says"] not in entry.output:
         return f"format: its output does not say {truth['says']!r}"
     return ""
+
+
+def _one_of(value: float | None, truth: float | list[float]) -> bool:
+    """Whether ``value`` is what the truth says: a number, or a list of the
+    numbers a correct grader may give (where the outcome is a race the
+    student's tests run, the truth says so and why)."""
+    allowed = truth if isinstance(truth, list) else [truth]
+    return value is not None and any(value == pytest.approx(x) for x in allowed)
 
 
 def _entry(report: GradeReport, start: str):
