@@ -64,7 +64,8 @@ def grade(
     except subprocess.TimeoutExpired:
         faults.append("format not checked: ruff did not finish in time")
         return [result(settings, True, "not checked: ruff took too long; point given")]
-    text = (done.stdout + done.stderr).decode(errors="replace")[: runs.OUTPUT_CHARS]
+    # ruff's summary ("1 file would be reformatted") first: a long diff is cut.
+    text = (done.stderr + done.stdout).decode(errors="replace")[: runs.OUTPUT_CHARS]
     if done.returncode == 0:
         return [result(settings, True, "both files are formatted (ruff format)")]
     return [result(settings, False, ADVICE + text)]

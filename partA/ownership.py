@@ -33,7 +33,9 @@ a ``Watch`` is on (the classes are restored afterwards), and a fresh dict,
 list, set or deque stored in a watched attribute is swapped, as it is
 stored, for a subclass that records its changes. A container that something
 else still refers to at that moment is left as it is (and not watched), so
-the swap never changes what the server's code sees. Reads are not checked.
+the swap never changes what the server's code sees. Reads are seen by
+``__getattribute__``, wrapped the same way: a thread that reads an attribute
+another thread wrote must have heard of that write too.
 
 ``Watch`` also records every thread started while it is on, and whether some
 thread accounted for it once it ended (``unjoined``): joined it, or saw it

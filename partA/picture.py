@@ -18,6 +18,7 @@ Pages go to the folder named by ``KV_PICTURES_DIR``, else to
 
 from __future__ import annotations
 
+import _thread
 import collections
 import html
 import os
@@ -49,19 +50,26 @@ class Lane:
 
 
 class Timeline:
-    """What happened, lane by lane. Lanes are added to by several threads:
-    each client thread adds to its own lane only."""
+    """What happened, lane by lane. Lanes are added to by several threads
+    (each client's, the test's), so an addition is made under a lock of the
+    timeline's own: a count's ``+= 1`` is a look and a change, which two
+    threads could interleave, with the interpreter lock or without it. The
+    lock is the low-level one, which the ownership checker does not make into
+    a message (only locks made in a server's code are): the test's threads
+    must not hear of one another through the picture."""
 
     def __init__(self) -> None:
         self.start = time.monotonic()
         self.lanes: dict[str, Lane] = {}
+        self._lock = _thread.allocate_lock()
 
     def add(self, lane: str, kind: str, text: str) -> None:
-        found = self.lanes.get(lane)
-        if found is None:
-            found = self.lanes.setdefault(lane, Lane(lane))
-        found.events.append(Event(time.monotonic(), kind, text))
-        found.counts[kind] += 1
+        with self._lock:
+            found = self.lanes.get(lane)
+            if found is None:
+                found = self.lanes[lane] = Lane(lane)
+            found.events.append(Event(time.monotonic(), kind, text))
+            found.counts[kind] += 1
 
     def failures(self) -> list[tuple[str, Event]]:
         return [
