@@ -70,7 +70,8 @@ SHIPPED = [
 ]
 PARTC_FILES = ["partC", "runners/test_runners_partc.py"]  # ship with partC only
 SQUARERS = "grading/squarers"  # of which the __init__ and the wheats ship
-HINTS_FILES = ["docs/failure-picture.png"]  # ship with HANDOUT.md's hints only
+# Shipped with HANDOUT.md's hints only:
+HINTS_FILES = ["docs/failure-picture.png", "docs/hang-picture.png"]
 BINARY = {".png"}  # copied as they are
 LEFT_OUT = {"__pycache__", ".pytest_cache", ".ruff_cache", ".hypothesis"}
 STUB = 'raise NotImplementedError("{where}: your code here")'

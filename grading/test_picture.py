@@ -113,6 +113,39 @@ def test_lanes_end_where_threads_wait_or_ended() -> None:
         assert words in legend, f"no legend entry for {words!r}"
 
 
+def test_a_thread_running_when_the_test_failed_is_drawn_so_after_it_ended() -> None:
+    """Closing a hung test's clients may unblock the server's threads (a
+    writer in sendall() to a client that does not read): the picture, drawn
+    afterwards, shows them as the harness saw them when the test failed."""
+    thread = threading.Thread(target=lambda: None, name="writer-1")
+    thread.start()
+    thread.join()
+    start = time.monotonic() - 10
+    seen = "server.py:530 `conn.sendall(data)`: sendall() on slow client 0's connection"
+    life = picture.ThreadLife(thread, start, None, start + 9, seen, running=True)
+    assert life.state == "running"
+    page = picture.render("t::test", "failed", picture.Timeline(), [life])
+    assert "sendall() on slow client 0&#x27;s connection" in page, page
+    assert picture.ThreadLife(thread, start, None, start + 9).state == "unjoined"
+
+
+def test_the_harness_keeps_where_threads_waited_when_the_test_failed() -> None:
+    """``note_failure`` (called when a wait runs out, and before a failed
+    test's clients are closed) keeps where each live server thread waits."""
+    from partA.harness import ServerUnderTest
+    from partA.server import KeyValueServer
+
+    kv = ServerUnderTest(KeyValueServer)
+    try:
+        kv.note_failure()
+        waited = {life.thread.name: life for life in kv.threads_started()}
+    finally:
+        kv.close()
+    assert waited, "the reference starts threads"
+    assert all(life.running for life in waited.values()), waited
+    assert any("accept()" in life.waits for life in waited.values()), waited
+
+
 def test_hundreds_of_clients_stay_readable() -> None:
     timeline = picture.Timeline()
     for n in range(300):

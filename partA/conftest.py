@@ -86,6 +86,7 @@ def pytest_runtest_call(item: pytest.Item):
         kv = getattr(item, "funcargs", {}).get("kv")
         if not isinstance(kv, ServerUnderTest) or kv.closed:
             raise
+        kv.note_failure()  # before closing unblocks the server's threads
         try:
             more = kv.close_and_check()
         except Exception as error:  # close() raised: a problem too

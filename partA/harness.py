@@ -405,6 +405,7 @@ class ServerUnderTest:
             self.watch.watch_classes(server_class)
         self.clients: list[TestClient] = []
         self.closed = False
+        self._at_failure: dict[threading.Thread, str] | None = None  # note_failure
         # Whether each key and value the store is given came whole from a
         # client (the graded workloads turn it on): see note_sent.
         self.check_requests = False
@@ -580,19 +581,36 @@ class ServerUnderTest:
         (see ``deadlock``), and where its live threads wait now, as lines to
         end its message with (see ``waits``); '' if none."""
         server = getattr(self, "server", None)
-        threads = [t for t, _ in self.watch.started if not t.name.startswith("test-")]
+        threads = self._server_threads()
         said = (
             waits.report(server, threads, self.connection) if server is not None else ""
         )
+        self.note_failure()
         verdict = getattr(_found, "verdict", "")  # this thread's wait's
         return "".join(f"\n{text}" for text in (verdict, said) if text)
 
+    def _server_threads(self) -> list[threading.Thread]:
+        """The threads the server started (not the harness's own)."""
+        return [t for t, _ in self.watch.started if not t.name.startswith("test-")]
+
+    def note_failure(self) -> None:
+        """The test fails now: keep where each live server thread waits, for
+        the picture. Closing the clients afterwards may unblock them (a
+        writer stuck in sendall on a client that does not read), and the
+        picture must show them as they were when the test failed."""
+        server = getattr(self, "server", None)
+        if self._at_failure is None and server is not None:
+            threads = self._server_threads()
+            self._at_failure = waits.places(server, threads)
+
     def threads_started(self) -> list[picture.ThreadLife]:
         """The server's threads: when each started, was joined, ended, and
-        where it waits if it is still alive."""
-        threads = [t for t, _ in self.watch.started if not t.name.startswith("test-")]
+        where it waited when the test failed (or waits now), if alive then."""
+        threads = self._server_threads()
         server = getattr(self, "server", None)
-        places = waits.places(server, threads) if server is not None else {}
+        places = self._at_failure
+        if places is None:
+            places = waits.places(server, threads) if server is not None else {}
         return [
             picture.ThreadLife(
                 thread,
@@ -600,6 +618,7 @@ class ServerUnderTest:
                 self.watch.joined.get(thread),
                 self.watch.ended.get(thread),
                 places.get(thread, ""),
+                running=thread in places if self._at_failure is not None else None,
             )
             for thread, started in self.watch.started
             if not thread.name.startswith("test-")

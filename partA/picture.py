@@ -93,10 +93,12 @@ class ThreadLife:
     joined: float | None = None  # when something joined it or saw it end
     ended: float | None = None  # when its run() returned, if it did
     waits: str = ""  # where it waits, if it was alive (waits.places' words)
+    running: bool | None = None  # alive when the test failed (None: not seen)
 
     @property
     def state(self) -> str:
-        if self.thread.is_alive():
+        running = self.thread.is_alive() if self.running is None else self.running
+        if running:
             return "running"
         return "joined" if self.joined is not None else "unjoined"
 
