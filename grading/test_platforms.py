@@ -222,11 +222,13 @@ def test_a_grader_that_crashes_leaves_results_and_a_failing_status(
         assert data["gradable"] is False
 
 
+# A hang the deadlock finder cannot call one (a thread that sleeps may wake
+# and act): each hung test waits out its deadline, as a busy server would.
 HANGS_FROM_THE_FOURTH_START = """
         global STARTS
         STARTS = globals().get("STARTS", 0) + 1
-        if STARTS > 3:  # hangs from the fourth test on
-            threading.Event().wait()
+        while STARTS > 3:  # hangs from the fourth test on
+            threading.Event().wait(0.5)
 """
 
 
