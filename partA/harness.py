@@ -485,7 +485,8 @@ class ServerUnderTest:
             except BaseException as error:  # handed to the test thread below
                 outcome.put((False, error))
 
-        threading.Thread(target=run, name=f"test-call {what}", daemon=True).start()
+        helper = threading.Thread(target=run, name=f"test-call {what}", daemon=True)
+        helper.start()
         patience = Patience(CALL_TIMEOUT)
         ok = value = None
         with deadlock.test_waits():
@@ -500,6 +501,10 @@ class ServerUnderTest:
                 + self.where_threads_wait(),
                 pytrace=False,
             )
+        # It has handed over its outcome and is ending: joined, it gives back
+        # its stack at once (from 3.13, a thread nobody joins keeps its stack
+        # while its Thread object lives, and the checker keeps every one).
+        helper.join()
         if not ok:
             raise value
         return value
