@@ -144,6 +144,11 @@ def test_the_harness_keeps_where_threads_waited_when_the_test_failed() -> None:
     assert waited, "the reference starts threads"
     assert all(life.running for life in waited.values()), waited
     assert any("accept()" in life.waits for life in waited.values()), waited
+    # And what would end each wait, the picture's wait-for edges.
+    assert waited["coordinator"].awaits.startswith("a put on it"), waited
+    assert waited["accept-1"].awaits == "a client to connect", waited
+    page = picture.render("t::test", "failed", picture.Timeline(), waited.values())
+    assert "<td>a client to connect</td>" in page
 
 
 def test_hundreds_of_clients_stay_readable() -> None:

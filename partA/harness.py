@@ -606,7 +606,7 @@ class ServerUnderTest:
         server = getattr(self, "server", None)
         if self._at_failure is None and server is not None:
             threads = self._server_threads()
-            self._at_failure = waits.places(server, threads)
+            self._at_failure = waits.places(server, threads, self.connection)
 
     def threads_started(self) -> list[picture.ThreadLife]:
         """The server's threads: when each started, was joined, ended, and
@@ -615,14 +615,18 @@ class ServerUnderTest:
         server = getattr(self, "server", None)
         places = self._at_failure
         if places is None:
-            places = waits.places(server, threads) if server is not None else {}
+            places = (
+                waits.places(server, threads, self.connection)
+                if server is not None
+                else {}
+            )
         return [
             picture.ThreadLife(
                 thread,
                 started,
                 self.watch.joined.get(thread),
                 self.watch.ended.get(thread),
-                places.get(thread, ""),
+                *places.get(thread, ("", "")),
                 running=thread in places if self._at_failure is not None else None,
             )
             for thread, started in self.watch.started

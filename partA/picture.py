@@ -93,6 +93,7 @@ class ThreadLife:
     joined: float | None = None  # when something joined it or saw it end
     ended: float | None = None  # when its run() returned, if it did
     waits: str = ""  # where it waits, if it was alive (waits.places' words)
+    awaits: str = ""  # what would end that wait (waits.awaited's words)
     running: bool | None = None  # alive when the test failed (None: not seen)
 
     @property
@@ -340,26 +341,21 @@ def _legend() -> str:
 
 
 def _waiting(threads: list[ThreadLife]) -> str:
-    """The running threads, where each waits and for which thread (a join)."""
+    """The running threads, where each waits and what would end the wait
+    (its wait-for edge)."""
     live = [life for life in threads if life.state == "running"]
     if not live:
         return ""
     rows = "".join(
         f"<tr><td>{html.escape(life.thread.name)}</td>"
         f"<td>{html.escape(life.waits or 'not known')}</td>"
-        f"<td>{html.escape(_waits_for(life.waits))}</td></tr>"
+        f"<td>{html.escape(life.awaits)}</td></tr>"
         for life in live
     )
     return (
         "<h2>Where the running threads wait</h2><table><tr><td>thread</td>"
         f"<td>where, and on what</td><td>waits for</td></tr>{rows}</table>"
     )
-
-
-def _waits_for(waits: str) -> str:
-    """The thread a wait waits for, when it is a join ("" otherwise)."""
-    joined = re.search(r"join\(\) of thread '([^']+)'", waits)
-    return f"thread {joined.group(1)} to end" if joined else ""
 
 
 def _before(timeline: Timeline, lane_name: str, failure: Event) -> str:

@@ -332,15 +332,23 @@ def _queue_wait(box: object, function: str, names: dict[int, str]) -> str:
 
 def _used_by(users: dict[threading.Thread, int], verb: str) -> str:
     """ "; taken from by writer-1": who used a queue so, most often first."""
-    if not users:
-        return ""
+    return f"; {verb} {_who(_users(users))}" if users else ""
+
+
+def _by(users: dict[threading.Thread, int]) -> str:
+    """ ", by writer-1" (who used a queue so), or "" if nobody has yet."""
+    return f", by {_who(_users(users))}" if users else ""
+
+
+def _users(users: dict[threading.Thread, int]) -> list[str]:
+    """The names of the threads that used a queue, most often first."""
     ranked = sorted(users, key=lambda thread: -users[thread])
     if users[ranked[0]] > 1:  # a thread that used it once set it up: left out
         ranked = [thread for thread in ranked if users[thread] > 1]
     named = [thread.name for thread in ranked if not _test_call(thread)]
     if len(named) < len(ranked):  # one thread a call: said once
         named.append("the test's calls")
-    return f"; {verb} {_who(named)}"
+    return named
 
 
 def _test_call(thread: threading.Thread) -> bool:
@@ -349,11 +357,37 @@ def _test_call(thread: threading.Thread) -> bool:
 
 
 def places(
-    server: object, threads: Iterable[threading.Thread]
-) -> dict[threading.Thread, str]:
+    server: object,
+    threads: Iterable[threading.Thread],
+    connection: Callable[[socket.socket], str] | None = None,
+) -> dict[threading.Thread, tuple[str, str]]:
     """Where each live thread of ``threads`` waits, in ``report()``'s words,
-    thread by thread: the failure picture ends each thread's lane with it."""
+    and what would end the wait (``awaited``), thread by thread: the failure
+    picture ends each thread's lane with the one and lists the other."""
+    found = {}
+    for wait in waits_of(server, threads):
+        place = f"{wait.where}: {wait.said}" if wait.said else wait.where
+        if connection is not None and wait.kind in ("recv", "send"):
+            place = place.replace("a socket", connection(wait.on))
+        found[wait.thread] = (place, awaited(wait, connection))
+    return found
+
+
+def awaited(
+    wait: Wait, connection: Callable[[socket.socket], str] | None = None
+) -> str:
+    """What would end ``wait``, in words: its wait-for edge ("a get from it,
+    by writer-1"; "thread reader-3 to end"); '' for a wait that is none."""
+    if wait.timed or not wait.kind:
+        return ""
+    putters, getters = ownership.users(wait.on)
+    whose = connection(wait.on) if connection and wait.on else "its client"
     return {
-        wait.thread: f"{wait.where}: {wait.said}" if wait.said else wait.where
-        for wait in waits_of(server, threads)
-    }
+        "get": "a put on it" + _by(putters),
+        "put": "a get from it" + _by(getters),
+        "join": f"thread {getattr(wait.on, 'name', '?')} to end",
+        "event": "set() on it, by another thread",
+        "recv": f"bytes from {whose}, or its end",
+        "send": f"{whose} to read",
+        "accept": "a client to connect",
+    }.get(wait.kind, "")
