@@ -17,7 +17,7 @@ import os
 import pytest
 from outcome_plugin import _record
 
-# Each check, and the harness methods that make it (partA/harness.py).
+# Each check, and the harness methods that make it (partA/framework/harness.py).
 CHECKS = {
     "ownership": ("_check_ownership",),
     "joins": ("_check_threads", "_check_joins"),
@@ -26,7 +26,7 @@ CHECKS = {
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    from partA import harness
+    from partA.framework import harness
 
     for check, methods in CHECKS.items():
         for name in methods:

@@ -230,5 +230,6 @@ def isolation_line(part: str, outcome: sandbox.Outcome) -> str:
 
 
 def pictures(out: Path) -> list[Path]:
-    """The failure pictures a partA run left (see partA/harness.py), by name."""
+    """The failure pictures a partA run left (see partA/framework/picture.py),
+    by name."""
     return sorted((out / "pictures").glob("*.html"))

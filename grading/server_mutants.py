@@ -415,7 +415,7 @@ class GlobalDropCounter(KeyValueServer):
 # ----- deadlocks: every thread waits, and nothing will wake any -------------
 #
 # The shapes students write. Each fails at once with the deadlock the
-# harness finds (partA/deadlock.py), naming the threads, their lines and
+# harness finds (partA/framework/deadlock.py), naming the threads, their lines and
 # what each waits for, instead of waiting out the tests' deadlines.
 
 REPLY = "reply"  # the coordinator's note to itself: (REPLY, client, replies)
@@ -519,7 +519,7 @@ CAUGHT_BY = {
 
 # Deadlocks, and what their failure must say on every run: the sentence that
 # names the threads and why nothing moves, and the server's line where one of
-# them waits. They fail at once (partA/deadlock.py), so they are not in the
+# them waits. They fail at once (partA/framework/deadlock.py), so they are not in the
 # grader's self-check (CAUGHT_BY above): test_server_mutants runs them.
 DEADLOCKS = {
     "CloseJoinsReaderFirst": (

@@ -49,7 +49,12 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_bundle_holds_the_scripts_at_its_root_and_the_kit(bundle: Path) -> None:
     names = build_bundle(bundle)
-    for needed in ("setup.sh", "run_autograder", "partA/server.py", "partA/harness.py"):
+    for needed in (
+        "setup.sh",
+        "run_autograder",
+        "partA/server.py",
+        "partA/framework/harness.py",
+    ):
         assert needed in names
     for needed in ("grading/settings.toml", "grading/squarers/chaff_doubler.py"):
         assert needed in names

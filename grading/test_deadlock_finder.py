@@ -1,4 +1,4 @@
-"""The deadlock finder (``partA/deadlock.py``) on two threads of its own: a
+"""The deadlock finder (``partA/framework/deadlock.py``) on two threads of its own: a
 verdict, naming both, when each waits for the other's queue and the test
 waits for them; none while one of them could still move, nor while the
 test does something else than wait. (The suites' proof, on whole servers,
@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from partA import deadlock, harness, ownership
+from partA.framework import deadlock, harness, ownership
 
 FINDS_IN = 10.0  # seconds: a verdict takes about 2 on a quiet machine
 QUIET_FOR = 3.0  # seconds without a verdict where none is due

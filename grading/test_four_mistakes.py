@@ -12,7 +12,7 @@ import re
 import pytest
 
 from grading.suite_runs import run_suite
-from partA import problems
+from partA.framework import problems
 
 SERVER = "grading.four_mistakes:KeyValueServer"
 # One test of each graded suite: each meets different mistakes.

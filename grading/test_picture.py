@@ -1,4 +1,4 @@
-"""The failure page (partA/picture.py) opens in a real browser, and shows
+"""The failure page (partA/framework/picture.py) opens in a real browser, and shows
 what it must: a lane per client and per thread, the failure in red."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from partA import picture
+from partA.framework import picture
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
@@ -132,7 +132,7 @@ def test_a_thread_running_when_the_test_failed_is_drawn_so_after_it_ended() -> N
 def test_the_harness_keeps_where_threads_waited_when_the_test_failed() -> None:
     """``note_failure`` (called when a wait runs out, and before a failed
     test's clients are closed) keeps where each live server thread waits."""
-    from partA.harness import ServerUnderTest
+    from partA.framework.harness import ServerUnderTest
     from partA.server import KeyValueServer
 
     kv = ServerUnderTest(KeyValueServer)

@@ -113,7 +113,12 @@ def test_the_course_files_hold_the_grader_the_question_and_the_image(
     assert options["entrypoint"] == "/grade/serverFilesCourse/p0_grader/run.sh"
     assert options["timeout"] <= prairielearn.MAX_TIMEOUT
     grader = tmp_path / "serverFilesCourse" / "p0_grader"
-    for needed in ("run.sh", "conftest.py", "partA/harness.py", "grading/grade.py"):
+    for needed in (
+        "run.sh",
+        "conftest.py",
+        "partA/framework/harness.py",
+        "grading/grade.py",
+    ):
         assert (grader / needed).is_file(), needed
     assert "pytest==" in (tmp_path / "image" / "Dockerfile").read_text()
     html = (tmp_path / "questions/p0/question.html").read_text()

@@ -1,4 +1,4 @@
-"""Fixtures for the partA suites; the harness itself is in ``harness.py``."""
+"""Fixtures for the partA suites; the harness itself is in ``framework/harness.py``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from pathlib import Path
 
-from partA import amplifier, harness, picture, problems
-from partA.harness import DEFAULT_SERVER, ServerUnderTest, load_server_class
+from partA.framework import amplifier, harness, picture, problems
+from partA.framework.harness import DEFAULT_SERVER, ServerUnderTest, load_server_class
 
 ROOT = Path(__file__).resolve().parent.parent  # the kit: pictures go in its build/
 
@@ -182,7 +182,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config) -> None:
     """After a run with failed partA tests: each distinct problem once, with
-    the tests it broke (see partA/problems.py)."""
+    the tests it broke (see partA/framework/problems.py)."""
     stats, failures = terminalreporter.stats, []
     for report in stats.get("failed", []) + stats.get("error", []):
         path = Path(str(config.rootpath)) / report.location[0]
@@ -220,7 +220,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def _draw(item: pytest.Item, report: pytest.TestReport, harness: ServerUnderTest):
-    """Draw the failed test (partA/picture.py); name the page in its message."""
+    """Draw the failed test (partA/framework/picture.py); name the page in its
+    message."""
     message = report.longreprtext
     try:
         name = item.nodeid if report.when == "call" else f"{item.nodeid}-{report.when}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from partA.harness import (
+from partA.framework.harness import (
     ServerUnderTest,
     Script,
     TestClient,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from partA.harness import ServerUnderTest, TestClient
+from partA.framework.harness import ServerUnderTest, TestClient
 
 
 def run_count(kv: ServerUnderTest, rounds: list[tuple[int, int]]) -> None:

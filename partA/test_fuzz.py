@@ -14,7 +14,7 @@ import socket
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from partA.harness import (
+from partA.framework.harness import (
     REPLY_TIMEOUT,
     ServerUnderTest,
     Step,

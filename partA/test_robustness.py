@@ -16,7 +16,7 @@ import threading
 
 import pytest
 
-from partA.harness import ServerUnderTest, Step, TestClient, expect_replies
+from partA.framework.harness import ServerUnderTest, Step, TestClient, expect_replies
 
 MAX_LINE = 64 * 1024  # HANDOUT's longest line, in bytes: fixed here on purpose
 

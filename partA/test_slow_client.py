@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import pytest
 
-from partA.harness import (
+from partA.framework.harness import (
     REPLY_TIMEOUT,
     Patience,
     ServerUnderTest,

@@ -1,4 +1,4 @@
-"""Fixtures for the partC suites; the harness is in ``harness.py``.
+"""Fixtures for the partC suites; the harness is in ``framework/harness.py``.
 
 ``--partc-server module:Class`` (or ``KV_PARTC_SERVER``) picks the server
 class, as partA's ``--server`` does for partA; the name differs so that both
@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from partA.harness import load_server_class
-from partC.harness import DEFAULT_SERVER, PartCServerUnderTest
+from partA.framework.harness import load_server_class
+from partC.framework.harness import DEFAULT_SERVER, PartCServerUnderTest
 
 # partA's guards: a server thread that never ends must not keep pytest alive.
 from partA.conftest import pytest_sessionfinish, pytest_unconfigure  # noqa: F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from partA.test_basic import run_basic
 from partA.test_slow_client import run_slow
-from partC.harness import PartCServerUnderTest, ask
+from partC.framework.harness import PartCServerUnderTest, ask
 
 
 def test_classic_basic_workload(kv: PartCServerUnderTest) -> None:

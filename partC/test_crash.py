@@ -2,7 +2,7 @@
 
 The test runs the real thing: ``srunner --server partC --store SPEC`` as a
 process of its own, with a SQLite store (and a PostgreSQL one, where
-PostgreSQL can run: see ``partC/pgcluster.py``). Several clients load it at
+PostgreSQL can run: see ``partC/framework/pgcluster.py``). Several clients load it at
 once, and it is killed with SIGKILL in the middle of the load (no chance to
 flush or close anything). Then the test starts the server again on the same
 store and reads everything back with ``List``. It does that for a few
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from partC.pgcluster import postgres_for_tests
+from partC.framework.pgcluster import postgres_for_tests
 from runners.test_runners import LISTENING, SRUNNER, Runner
 
 pytestmark = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from partC.harness import PartCServerUnderTest, ask
+from partC.framework.harness import PartCServerUnderTest, ask
 
 BAD_LINES = [
     (b"Bogus", b"Error:unknown command 'Bogus'"),

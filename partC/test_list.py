@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
-from partC.harness import LIST_END, PartCServerUnderTest, ask, list_all, read_until
+from partC.framework.harness import (
+    LIST_END,
+    PartCServerUnderTest,
+    ask,
+    list_all,
+    read_until,
+)
 
 
 def test_list_of_an_empty_store_is_just_its_end(kv: PartCServerUnderTest) -> None:

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from partA.harness import REPLY_TIMEOUT, TestClient
-from partC.harness import MAX_OUTBOX, PartCServerUnderTest, ask, sync
+from partA.framework.harness import REPLY_TIMEOUT, TestClient
+from partC.framework.harness import MAX_OUTBOX, PartCServerUnderTest, ask, sync
 
 KEY_PAD = 4000  # notifications name the key: long keys fill buffers fast
 CHANGES = 3000  # notifications owed to the slow subscriber: more than fit

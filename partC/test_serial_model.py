@@ -24,9 +24,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from partA.harness import TestClient
+from partA.framework.harness import TestClient
 from partA.kvstore import InMemoryKVStore
-from partC.harness import (
+from partC.framework.harness import (
     LIST_END,
     PartCServerUnderTest,
     list_all,

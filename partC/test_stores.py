@@ -8,7 +8,7 @@ all or nothing when a change fails midway, and keep exactly what was
 flushed when their process is killed (SIGKILL) before the next flush.
 
 PostgreSQL: the session starts a throwaway server of its own (see
-``partC/pgcluster.py``), or uses the one ``KV_POSTGRES_DSN`` names. Its
+``partC/framework/pgcluster.py``), or uses the one ``KV_POSTGRES_DSN`` names. Its
 tests are skipped, with the missing piece named, where psycopg or the
 PostgreSQL server programs are missing (``apt-get install postgresql``).
 """
@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from partA.kvstore import InMemoryKVStore
-from partC.pgcluster import postgres_for_tests
+from partC.framework.pgcluster import postgres_for_tests
 from partC.store import Change, DurableKVStore, MemoryStore, apply_change
 from partC.stores import (
     STORE_SPECS,

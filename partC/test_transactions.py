@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from partA.harness import REPLY_TIMEOUT, TestClient
-from partC.harness import PartCServerUnderTest, ask, list_all
+from partA.framework.harness import REPLY_TIMEOUT, TestClient
+from partC.framework.harness import PartCServerUnderTest, ask, list_all
 
 KEYS = 10  # changes in the transaction whose atomicity is watched
 

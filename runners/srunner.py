@@ -52,7 +52,7 @@ The counts and ``close()`` run in a thread of their own (``close()``), which
 the main thread waits for ``CLOSE_SECONDS``. A server whose ``close()`` hangs
 (a thread that waits for something that never comes) then does not hang the
 demo: srunner prints where each of the server's threads waits
-(``partA/waits.py``, the same report the suites give) and exits with 1.
+(``partA/framework/waits.py``, the same report the suites give) and exits with 1.
 
 Warnings the server logs (bad input it skipped, for example) go to stderr.
 """
@@ -214,7 +214,7 @@ def count_and_close(server: Any) -> tuple[int, int]:
 def report_hang(server: Any) -> int:
     """Say where the server's threads wait, and end the process (exit code 1):
     threads that never end would keep it running."""
-    from partA import waits
+    from partA.framework import waits
 
     threads = [t for t in threading.enumerate() if t is not threading.main_thread()]
     print(

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import FrameType
 
-from partA import ownership
+from partA.framework import ownership
 
 _QUEUE_FILE = os.path.normcase(queue.__file__)
 _THREADING_FILE = os.path.normcase(threading.__file__)

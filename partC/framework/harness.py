@@ -19,7 +19,7 @@ import socket
 
 import pytest
 
-from partA.harness import (
+from partA.framework.harness import (
     REPLY_TIMEOUT,
     CheckedStore,
     ServerUnderTest,

@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from partA import problems
+from partA.framework import problems
 
 KEEP = 300  # events kept per lane: the last ones, which lead to a failure
 

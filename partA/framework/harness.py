@@ -72,7 +72,7 @@ try:  # not on Windows: see _unread
 except ImportError:
     fcntl = termios = None
 
-from partA import amplifier, deadlock, ownership, picture, problems, waits
+from partA.framework import amplifier, deadlock, ownership, picture, problems, waits
 from partA.kvstore import InMemoryKVStore, KVStore
 
 REPLY_TIMEOUT = float(os.environ.get("KV_REPLY_TIMEOUT", "20"))
@@ -318,7 +318,7 @@ def _caller() -> FrameType | None:
     return frame
 
 
-_HARNESSES = {__name__, "partC.harness", "contextlib"}
+_HARNESSES = {__name__, "partC.framework.harness", "contextlib"}
 
 
 # ----- the server under test ---------------------------------------------------

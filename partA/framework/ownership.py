@@ -67,7 +67,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
 
-from partA import problems
+from partA.framework import problems
 
 # ----- clocks ------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from partA import ownership, waits
+from partA.framework import ownership, waits
 
 SETTLE = 2.0
 """Seconds in which nothing may have moved before a deadlock is declared."""
