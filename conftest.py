@@ -11,7 +11,7 @@ thread interrupts the main thread (``_thread.interrupt_main``), and the
 handler that receives the interrupt fails the test that is running.
 
 ``KV_TIMEOUT_METHOD=interrupt`` uses it on any system, which is how it is
-tested (grading/test_portability.py).
+tested (grading/tests/test_portability.py).
 """
 
 from __future__ import annotations

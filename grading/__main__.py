@@ -7,15 +7,12 @@ with ``register(verbs)`` and handles its arguments with ``args.handler``.
 import argparse
 import sys
 
-from grading import (
-    autograder,
-    batch,
-    grade,
-    handout,
-    prairielearn,
-    selfcheck,
-    squarer_tests,
-)
+from grading import squarer_tests
+from grading.classroom import batch
+from grading.platforms import autograder, prairielearn
+from grading.proof import selfcheck
+from grading.student_edition import handout
+from grading.submission import grade
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,17 @@ KIT_ROOT = Path(__file__).resolve().parent.parent
 TEST_TOOLS = ("pytest", "pytest_timeout")  # what collecting the kit's tests needs
 
 
+def pinned_ruff(source: Path = KIT_ROOT) -> str:
+    """The ruff that the test extra of pyproject.toml pins ("ruff==X.Y.Z"):
+    students install it, and the grader installs the same one, so that the
+    format point never depends on a ruff release."""
+    text = (source / "pyproject.toml").read_text(encoding="utf-8")
+    found = re.search(r'"(ruff==[\w.]+)"', text)
+    if found is None:
+        raise ValueError("pyproject.toml's test extra must pin ruff: ruff==X.Y.Z")
+    return found.group(1)
+
+
 class SettingsError(ValueError):
     """A settings file that cannot be used; the message says why."""
 
@@ -237,14 +248,14 @@ def load_settings(
     """
     path = Path(path) if path else DEFAULT_PATH
     text, data = _read(path)
-    data = _merge(data, overrides or {})
+    data = merge(data, overrides or {})
     try:
         settings = _build(data)
     except SettingsError as error:
         raise SettingsError(f"{path}: {error}") from None
     if not _the_kits_own(path, overrides):
         for test in settings.points.partA:
-            _check_test(test, path, text)
+            check_test(test, path, text)
     return settings
 
 
@@ -269,7 +280,7 @@ def _read(path: Path) -> tuple[str, dict[str, Any]]:
         raise SettingsError(f"{path}: {error}") from None
 
 
-def _check_test(test: PartATest, path: Path, text: str) -> None:
+def check_test(test: PartATest, path: Path, text: str) -> None:
     """Refuse a test the kit does not have, saying where and what it could be."""
     known = kit_tests()
     if test.nodeid in known:
@@ -315,11 +326,11 @@ def kit_tests(root: Path = KIT_ROOT) -> frozenset[str]:
     digest = hashlib.sha256()
     for file in files:
         digest.update(file.name.encode() + b"\0" + file.read_bytes())
-    return _collect(root, digest.hexdigest())
+    return collect_tests(root, digest.hexdigest())
 
 
 @functools.lru_cache(maxsize=4)
-def _collect(root: Path, digest: str) -> frozenset[str]:
+def collect_tests(root: Path, digest: str) -> frozenset[str]:
     """``pytest --collect-only`` on the kit's partA (``digest``: of its test files,
     so that a changed file is collected again)."""
     missing = [name for name in TEST_TOOLS if importlib.util.find_spec(name) is None]
@@ -347,13 +358,15 @@ def _collect(root: Path, digest: str) -> frozenset[str]:
     return frozenset(ids)
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it, table by table (partA's table is
+    replaced whole)."""
     merged = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             # the partA table is replaced, so a test can grade fewer tests
             replace = key == "partA"
-            merged[key] = value if replace else _merge(merged[key], value)
+            merged[key] = value if replace else merge(merged[key], value)
         else:
             merged[key] = value
     return merged

@@ -18,7 +18,7 @@ sees it set; a lock's ``release`` (``threading.Lock`` or ``RLock``, made by
 the server's code) carries the releaser's clock to the next ``acquire`` of
 that lock. A lock orders what it guards, as Go's race detector counts a
 mutex: a lock-guarded design is not reported here, but by the course rules,
-which forbid locks (grading/rules.py). A write to a piece of state is
+which forbid locks (grading/submission/rules.py). A write to a piece of state is
 recorded with its thread and that thread's clock. When another thread
 writes the same piece later, the earlier write must be one it has heard of
 through messages (the state was handed over); if not, the two writes are a
@@ -243,7 +243,7 @@ def _any_order_queue(cls: type) -> None:
     cls._put, cls._get = _put_any, _get_any
 
 
-class _SimpleQueue(queue.SimpleQueue):
+class WatchedSimpleQueue(queue.SimpleQueue):
     """``queue.SimpleQueue``, carrying clocks as the other queues do."""
 
     def put(self, item: object, block: bool = True, timeout: float | None = None):
@@ -407,7 +407,7 @@ def install() -> None:
     queue.Queue._put, queue.Queue._get = _put, _get
     _any_order_queue(queue.LifoQueue)
     _any_order_queue(queue.PriorityQueue)
-    queue.SimpleQueue = _SimpleQueue
+    queue.SimpleQueue = WatchedSimpleQueue
     threading.Thread.start, threading.Thread.join = _start, _join
     threading.Thread.is_alive = _is_alive
     threading.Event.set, threading.Event.wait = _set, _wait

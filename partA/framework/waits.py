@@ -79,7 +79,7 @@ class Wait:
 
 
 def _queue_stuck(box: object, kind: str) -> bool:
-    if isinstance(box, ownership._SimpleQueue):
+    if isinstance(box, ownership.WatchedSimpleQueue):
         return kind == "get" and box.empty()
     if not isinstance(box, queue.Queue):
         return False
@@ -242,7 +242,7 @@ def _waits_on(
             return _socket_wait(thread, frame, me)
         if where == _SOCKET_FILE and function == "accept":
             return Wait(thread, "", "accept", me, said="accept(), no connection")
-        if where == _OWNERSHIP_FILE and isinstance(me, ownership._SimpleQueue):
+        if where == _OWNERSHIP_FILE and isinstance(me, ownership.WatchedSimpleQueue):
             kind = "get" if function == "get" else ""  # a put never waits
             said = f"{function}() on {names.get(id(me), 'a SimpleQueue')}"
             return Wait(thread, "", kind, me, _timed(frame), said)
