@@ -11,14 +11,12 @@ import random
 
 from partA.framework.harness import (
     ServerUnderTest,
-    Script,
     TestClient,
     check_store,
     expect_replies,
-    expected_store,
     run_clients,
-    split_deletes,
 )
+from partA.framework.workload import Script, expected_store, split_deletes
 
 
 def run_basic(kv: ServerUnderTest, clients: int, msgs: int, deletes: int) -> None:

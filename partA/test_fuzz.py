@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from partA.framework.harness import (
     REPLY_TIMEOUT,
     ServerUnderTest,
-    Step,
     TestClient,
     expect_replies,
     wait_until,
 )
+from partA.framework.workload import Step
 from partA.kvstore import InMemoryKVStore
 
 # No shrinking: the examples share one server, so after a failure the next

@@ -16,7 +16,8 @@ import threading
 
 import pytest
 
-from partA.framework.harness import ServerUnderTest, Step, TestClient, expect_replies
+from partA.framework.harness import ServerUnderTest, TestClient, expect_replies
+from partA.framework.workload import Step
 
 MAX_LINE = 64 * 1024  # HANDOUT's longest line, in bytes: fixed here on purpose
 

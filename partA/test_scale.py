@@ -15,7 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from partA.framework.harness import ServerUnderTest, Step, expect_replies
+from partA.framework.harness import ServerUnderTest, expect_replies
+from partA.framework.workload import Step
 
 CLIENTS = 1000
 FILES = 2 * CLIENTS + 256  # both ends of each connection are in this process

@@ -26,16 +26,13 @@ from partA.framework.harness import (
     REPLY_TIMEOUT,
     Patience,
     ServerUnderTest,
-    Script,
-    Step,
     TestClient,
     check_store,
     expect_replies,
-    expected_store,
     run_clients,
-    split_deletes,
     wait_until,
 )
+from partA.framework.workload import Script, Step, expected_store, split_deletes
 
 MAX_OUTBOX = 500  # the contract's number, fixed here on purpose
 PAD_SIZE = 4096

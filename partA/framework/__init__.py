@@ -4,6 +4,7 @@ The suites in ``partA/`` are built on it; your server never imports it.
 
 * ``harness``: runs your server for a test, drives its clients, checks the
   replies, the counts, the store and the threads; every wait has a deadline.
+* ``workload``: the classic workload, and the replies and store it is owed.
 * ``ownership``: the ownership checker (state written by two threads with
   no message between them).
 * ``waits`` and ``deadlock``: where a hung server's threads wait, and the

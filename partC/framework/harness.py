@@ -23,10 +23,10 @@ from partA.framework.harness import (
     REPLY_TIMEOUT,
     CheckedStore,
     ServerUnderTest,
-    Step,
     TestClient,
     expect_replies,
 )
+from partA.framework.workload import Step
 from partC.store import Change, DurableKVStore, apply_change
 
 DEFAULT_SERVER = "partC.server:KeyValueServer"
