@@ -287,9 +287,9 @@ def test_a_grader_that_did_not_finish_is_not_kept(tmp_path: Path) -> None:
 def test_without_the_report_libraries_batch_says_how_to_get_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import grading
+    from grading import classroom
 
-    monkeypatch.delattr(grading, "report_html", raising=False)
+    monkeypatch.delattr(classroom, "report_html", raising=False)
     monkeypatch.delitem(sys.modules, "grading.classroom.report_html", raising=False)
     monkeypatch.setitem(sys.modules, "jinja2", None)  # as if not installed
     args = argparse.Namespace(settings=None, jobs=1)
