@@ -25,9 +25,7 @@ pytest.importorskip(
     "copydetect", reason='the report needs: pip install -e ".[grading]"'
 )
 
-from grading.classroom import batch
-
-from grading import similarity  # noqa: E402
+from grading.classroom import batch, similarity  # noqa: E402
 from grading.__main__ import main  # noqa: E402
 from grading.classroom.class_outputs import CANVAS_COLUMNS, MOODLE_COLUMNS  # noqa: E402
 from grading.classroom.report_html import write_report  # noqa: E402
