@@ -63,7 +63,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grading.platforms.entry import grade_and_write
-from grading.settings import pinned_ruff
 
 if TYPE_CHECKING:  # imported where used: grading must not need them to fail well
     from grading.submission.report import GradeReport
@@ -187,6 +186,11 @@ fi
 
 def requirements(source: Path = ROOT) -> list[str]:
     """What the grader installs: ``REQUIREMENTS`` and the students' ruff."""
+    # Not at the top, as every import of the settings here: on a machine
+    # without the grader's tools (tomli on 3.10), loading this module must
+    # still work, so that the grader can say it is missing them.
+    from grading.settings import pinned_ruff
+
     return [*REQUIREMENTS, pinned_ruff(source)]
 
 
