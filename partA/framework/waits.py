@@ -73,6 +73,13 @@ class Wait:
             return not self.on._flag
         return _socket_stuck(self.on, self.kind)
 
+    def words(self, whose: str = "") -> str:
+        """Where and on what, in words; a socket named ``whose``, if given."""
+        place = f"{self.where}: {self.said}" if self.said else self.where
+        if whose and self.kind in ("recv", "send"):
+            place = place.replace("a socket", whose)
+        return place
+
     def key(self) -> tuple:
         """Equal for two looks that found the thread in the same wait."""
         return (self.thread, self.where, self.kind, id(self.on))
@@ -116,16 +123,18 @@ def report(
     """
     places: dict[str, list[Wait]] = {}
     for wait in waits_of(server, threads):
-        place = f"{wait.where}: {wait.said}" if wait.said else wait.where
-        places.setdefault(place, []).append(wait)
+        places.setdefault(wait.words(), []).append(wait)
     if not places:
         return ""
     lines = []
-    for place, found in places.items():
-        if connection is not None and found[0].kind in ("recv", "send"):
-            one = len(found) == 1
-            whose = connection(found[0].on) if one else "its own client's connection"
-            place = place.replace("a socket", whose)
+    for found in places.values():
+        one = len(found) == 1
+        whose = "its own client's connection"
+        if connection is None:
+            whose = ""
+        elif one and found[0].kind in ("recv", "send"):
+            whose = connection(found[0].on)
+        place = found[0].words(whose)
         lines.append(f"  {_who([w.thread.name for w in found])}: {place}")
     return "where the server's threads wait now:\n" + "\n".join(lines)
 
@@ -366,9 +375,8 @@ def places(
     picture ends each thread's lane with the one and lists the other."""
     found = {}
     for wait in waits_of(server, threads):
-        place = f"{wait.where}: {wait.said}" if wait.said else wait.where
-        if connection is not None and wait.kind in ("recv", "send"):
-            place = place.replace("a socket", connection(wait.on))
+        sock = connection is not None and wait.kind in ("recv", "send")
+        place = wait.words(connection(wait.on) if sock else "")
         found[wait.thread] = (place, awaited(wait, connection))
     return found
 
