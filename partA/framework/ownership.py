@@ -56,6 +56,7 @@ without it: it depends on the messages, never on how threads interleave.
 
 from __future__ import annotations
 
+import _thread
 import collections
 import enum
 import os
@@ -95,7 +96,14 @@ def _me() -> threading.Thread | None:
     Event before it is registered, and asking for it then would make it a
     new "dummy" thread, which sets an Event, and so on.
     """
-    return threading._active.get(threading.get_ident())
+    return _threads.get(_ident())
+
+
+# threading's own table of live threads by ident: the same dict for the life
+# of the process (a fork clears and refills it). Looked up directly, as the
+# checker asks "which thread am I?" at every message and attribute it sees.
+_threads: dict[int, threading.Thread] = threading._active
+_ident = _thread.get_ident
 
 
 moved_at = time.monotonic()
@@ -110,8 +118,13 @@ whole, so threads need no lock to write or read it. Threads of the harness
 
 def _note_move() -> None:
     global moved_at
-    me = _me()
-    if me is not None and me.name[:5] != "test-" and me is not _MAIN:
+    me = _threads.get(_ident())
+    if me is None:
+        return
+    counts = me.__dict__.get("_kv_counts")  # whether its moves count, found once
+    if counts is None:
+        counts = me.__dict__["_kv_counts"] = me.name[:5] != "test-" and me is not _MAIN
+    if counts:
         moved_at = time.monotonic()
 
 
@@ -438,7 +451,7 @@ def install() -> None:
 # ----- writes --------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Write:
     thread: threading.Thread
     time: int  # the writer's own entry in its clock at the write
@@ -507,7 +520,10 @@ class Watch:
         self.ended: dict[threading.Thread, float] = {}  # when its run() returned
         self.violations: list[Violation] = []
         self.server: object = None  # named "self" in messages
-        self._writes: dict[tuple[int, str], tuple[object, Write]] = {}
+        # The last write of each piece of state, by attribute name, then by
+        # the id of its holder: (holder, write). By name first, so that the
+        # look-up of a read of a method or a constant (never written) is one.
+        self._writes: dict[str, dict[int, tuple[object, Write]]] = {}
         self._wrapped: list[tuple[type, str, object]] = []  # (class, method, own)
         self._reported: set[str] = set()
 
@@ -568,9 +584,11 @@ class Watch:
         with _lock:
             clock = _clock_of(me)
             write = Write(me, clock[me], _where(frame))
-            key = (id(holder), name)
-            last = self._writes.get(key)
-            self._writes[key] = (holder, write)
+            writes = self._writes.get(name)
+            if writes is None:
+                writes = self._writes[name] = {}
+            last = writes.get(id(holder))
+            writes[id(holder)] = (holder, write)
             if last is None or last[1].thread is me:
                 return None
             if clock.get(last[1].thread, 0) >= last[1].time:
@@ -582,7 +600,7 @@ class Watch:
     ) -> None:
         """Check a read of ``name`` of ``holder``: its last write must be known.
         ``entry``: its last write's, if the caller has looked it up."""
-        entry = entry or self._writes.get((id(holder), name))
+        entry = entry or self._writes.get(name, {}).get(id(holder))
         me = _me()
         if entry is None or me is None or entry[1].thread is me:
             return  # the fast way, taken by nearly every read
@@ -668,11 +686,22 @@ def _recording_getattribute(watch: Watch, cls: type, own: Callable | None) -> Ca
 
     def __getattribute__(self: object, name: str) -> object:
         value = base(self, name)
-        # The fast way, taken by nearly every read: nothing written there yet
-        # (a method, a class attribute), or the checker is off.
-        entry = writes.get((id(self), name)) if _watches else None
+        # The fast ways, taken by nearly every read, and checked here, not in
+        # a call (this runs at every attribute the server's code reads):
+        # nothing written under that name yet (a method, a class attribute),
+        # the checker off, or a write this thread made or has heard of.
+        holders = writes.get(name)
+        if holders is None or not _watches:
+            return value
+        entry = holders.get(id(self))
         if entry is None or name[:4] == "_kv_":
             return value
+        write, me = entry[1], _threads.get(_ident())
+        if write.thread is me:
+            return value
+        clock = me.__dict__.get("_kv_clock") if me is not None else None
+        if clock is not None and clock.get(write.thread, 0) >= write.time:
+            return value  # only this thread changes its clock: no lock needed
         if thread_class and name in _THREAD_OWN:
             return value
         frame = sys._getframe(1)
