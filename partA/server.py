@@ -101,7 +101,10 @@ and in CPython a wait for the interpreter lock, far more than parsing a
 request or running it on the store. So the design keeps the hand-offs few: a
 request and its reply cross two threads (reader, coordinator), not three,
 because the coordinator sends the reply itself; that alone about doubles the
-requests served a second. Waiting for the acknowledgement keeps every client
+requests served a second. For the same reason a reader reads up to 64 KB at
+once and hands over up to 64 requests a message: reading 4 KB at a time made
+one message of every request with a 4 KB value, and served such requests at
+a quarter of the rate. Waiting for the acknowledgement keeps every client
 served when a thousand are busy: with one bounded inbox for all, the readers
 that found it full waited for room, and a newcomer waited behind them all.
 Admitting a client means starting a thread, which waits for the interpreter
