@@ -6,8 +6,10 @@ itself, and the client table, the departed clients and the count of them
 are changed only by a thread that holds ``self.lock``. Each client has a
 ``writer`` that sends what its bounded ``outbox`` holds (a reply is dropped
 when the outbox is full), and closes the connection once the reader is
-done. ``acceptor`` accepts until close() sets ``stopping`` and wakes it.
-close() hangs up every client and joins every thread.
+done. ``acceptor`` accepts until close() sets ``stopping`` and wakes it; a
+client whose threads cannot all start (the system is out of them) is logged
+and disconnected alone. close() hangs up every client and joins every
+thread.
 
 It is correct: the lock orders every use of what it guards, and the partA
 suites pass it (the ownership checker counts a lock's release and the next
@@ -18,6 +20,7 @@ the rules check charges it (grading/submission/rules.py), and nothing else does.
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import socket
 import threading
@@ -28,6 +31,8 @@ MAX_OUTBOX = 500
 MAX_LINE = 64 * 1024
 QUIT = None  # on an outbox: the writer stops
 FIELDS = {b"Put": 3, b"Get": 2, b"Delete": 2, b"Update": 4}
+
+log = logging.getLogger(__name__)
 
 
 class Client:
@@ -59,12 +64,18 @@ class KeyValueServer:
         return self.listener.getsockname()[1]
 
     def count_active(self) -> int:
+        self.check_running()
         with self.lock:
             return len(self.clients)
 
     def count_dropped(self) -> int:
+        self.check_running()
         with self.lock:
             return self.dropped
+
+    def check_running(self) -> None:
+        if self.listener is None or self.closed:
+            raise RuntimeError("the server is not running")
 
     def close(self) -> None:
         if self.closed:
@@ -101,15 +112,33 @@ class KeyValueServer:
                 conn.close()
                 return
             number += 1
-            client = Client(number, conn)
-            client.threads = [
-                threading.Thread(target=work, args=(client,), name=f"{role}-{number}")
-                for role, work in (("reader", self.read), ("writer", self.write))
-            ]
-            with self.lock:
-                self.clients[number] = client
-            for thread in client.threads:
+            self.admit(Client(number, conn))
+
+    def admit(self, client: Client) -> None:
+        """Start the client's writer, then its reader; if the system has no
+        thread to spare, this client alone is disconnected."""
+        with self.lock:
+            self.clients[client.number] = client
+        for role, work in (("writer", self.write), ("reader", self.read)):
+            name = f"{role}-{client.number}"
+            thread = threading.Thread(target=work, args=(client,), name=name)
+            try:
                 thread.start()
+            except RuntimeError as error:  # out of threads
+                number = client.number
+                log.warning("client %d: cannot start %s: %s", number, name, error)
+                break
+            client.threads.append(thread)
+        if len(client.threads) == 2:
+            return
+        with self.lock:  # the reader never ran: its goodbye, here
+            del self.clients[client.number]
+            self.departed.append(client)
+            self.dropped += 1
+        if client.threads:  # the writer runs: it closes the connection
+            client.outbox.put(QUIT)
+        else:
+            client.conn.close()
 
     def read(self, client: Client) -> None:
         pending = b""
